@@ -1,0 +1,283 @@
+"""The composition root: builds the store, the collectors and the scheduler, runs them.
+
+``Agent(config, data_dir)`` does no I/O; ``open()`` opens the store (raising
+StoreError or OSError for the CLI to report), ``run()`` runs until ``stop()`` or
+SIGTERM/SIGINT, and SIGHUP reloads the config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from edgewatch.budget import CpuBudget, process_cpu_seconds
+from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
+from edgewatch.config import Config, ConfigError, load_config
+from edgewatch.model import Collector, Sample
+from edgewatch.scheduler import Clock, Scheduler, SystemClock
+from edgewatch.selfmon import SelfCollector
+from edgewatch.store import Store, StoreStats
+from edgewatch.store.store import DB_NAME
+
+log = logging.getLogger(__name__)
+
+# Seconds between CPU-budget checks (os.times() is cheap).
+BUDGET_CHECK_S = 5.0
+COLLECT_WORKERS = 2
+
+
+def store_path(data_dir: Path) -> Path:
+    return data_dir / DB_NAME
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        data_dir: Path,
+        *,
+        config_path: Path | None = None,
+        listen: tuple[str, int] = ("127.0.0.1", 8700),
+        clock: Clock | None = None,
+        proc_root: Path = Path("/proc"),
+        sys_root: Path = Path("/sys"),
+    ) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.config_path = config_path
+        self.listen = listen  # for the web server a later issue adds
+        self._clock: Clock = clock or SystemClock()
+        self._proc_root = proc_root
+        self._sys_root = sys_root
+        self._store: Store | None = None
+        self._budget = CpuBudget(config.agent.cpu_budget)
+        self._scheduler: Scheduler | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._stopping: asyncio.Event | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        self._background: set[asyncio.Task[object]] = set()
+
+    @property
+    def store_path(self) -> Path:
+        return store_path(self.data_dir)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the agent's store is not open; call open() first")
+        return self._store
+
+    def open(self) -> None:
+        """Open (or create) the store; StoreError/OSError propagate to the caller."""
+        if self._store is None:
+            if self.data_dir.exists() and not self.data_dir.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(self.data_dir))
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._store = Store.open(self.store_path, self.config.store.to_options())
+
+    async def run(self) -> None:
+        self.open()
+        store = self.store
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(COLLECT_WORKERS, thread_name_prefix="ew-collect")
+        self._scheduler = Scheduler(self._ingest, clock=self._clock, executor=self._executor)
+        store.start()
+        installed = self._install_signals(loop)
+        try:
+            async with self._reload_lock:
+                collectors = await self._build_collectors(self.config)
+                self._scheduler.start(collectors)
+            names = ", ".join(c.name for c in collectors)
+            log.info(
+                "edgewatch running: data dir %s, %d collectors (%s), store %s",
+                self.data_dir,
+                len(collectors),
+                names,
+                self.store_path,
+            )
+            self._spawn(self._budget_loop())
+            await self._stopping.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self._shutdown()
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return; safe to call from the loop (signal handlers)."""
+        if self._stopping is not None and not self._stopping.is_set():
+            log.info("edgewatch stopping")
+            self._stopping.set()
+
+    def request_reload(self) -> None:
+        self._spawn(self.reload())
+
+    async def reload(self) -> bool:
+        """Re-read the config file; keep the old config if it is invalid."""
+        if self._reload_lock is None or self._scheduler is None:
+            return False
+        async with self._reload_lock:
+            if self.config_path is None:
+                log.info("SIGHUP: no config file in use, nothing to reload")
+                return False
+            try:
+                new = await asyncio.to_thread(load_config, self.config_path)
+            except ConfigError as exc:
+                log.error("config reload failed, keeping the previous config: %s", exc)
+                return False
+            if new.store != self.config.store:
+                log.warning("store settings changed; they apply after a restart")
+            self.config = new
+            self._budget.budget_ratio = new.agent.cpu_budget
+            _apply_log_level(new.log_level)
+            await self._scheduler.stop()
+            collectors = await self._build_collectors(new)
+            self._scheduler.start(collectors)
+            log.info(
+                "config reloaded from %s: %d collectors (%s)",
+                self.config_path,
+                len(collectors),
+                ", ".join(c.name for c in collectors),
+            )
+            return True
+
+    # -- internals -----------------------------------------------------------------
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        handlers = {
+            signal.SIGTERM: self.stop,
+            signal.SIGINT: self.stop,
+            signal.SIGHUP: self.request_reload,
+        }
+        installed: list[int] = []
+        for sig, handler in handlers.items():
+            try:
+                loop.add_signal_handler(sig, handler)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread (tests), or no signals here
+            installed.append(sig)
+        return installed
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _ingest(self, ts_ms: int, samples: Sequence[Sample]) -> None:
+        self.store.append(ts_ms, samples)
+
+    def _store_stats(self) -> StoreStats:
+        return self.store.stats()
+
+    async def _build_collectors(self, config: Config) -> list[Collector]:
+        loop = asyncio.get_running_loop()
+        built: list[Collector] = []
+        for kind in BUILTIN_COLLECTORS:
+            section = getattr(config.collectors, kind, None)
+            if section is None or not section.enabled:
+                continue
+            try:
+                cls = load_collector_class(kind)
+                kwargs = collector_kwargs(section)
+                collector: Collector = cls(
+                    proc_root=str(self._proc_root), sys_root=str(self._sys_root), **kwargs
+                )
+            except Exception as exc:  # one bad collector must not stop the agent
+                log.error("collector %s could not be built, disabled: %s", kind, exc)
+                continue
+            reason = await loop.run_in_executor(self._executor, collector.available)
+            if reason is not None:
+                log.info("collector %s disabled: %s", kind, reason)
+                continue
+            built.append(collector)
+        section = config.collectors.self
+        if section.enabled:
+            built.append(self._self_collector(section.interval))
+        return built
+
+    def _self_collector(self, interval: float) -> SelfCollector:
+        scheduler = self._scheduler
+        if scheduler is None:
+            raise RuntimeError("scheduler not started")
+        return SelfCollector(
+            interval=interval,
+            collectors=scheduler.states,
+            store_stats=self._store_stats,
+            budget=self._budget,
+            proc_root=self._proc_root,
+        )
+
+    async def _budget_loop(self) -> None:
+        budget = self._budget
+        while True:
+            await self._clock.sleep(BUDGET_CHECK_S)
+            before = budget.factor
+            changed = budget.observe(self._clock.time(), process_cpu_seconds())
+            if changed is None or self._scheduler is None:
+                continue
+            names = ", ".join(self._scheduler.set_throttle(changed)) or "no expensive collector"
+            usage = (budget.usage_ratio or 0.0) * 100
+            limit = budget.budget_ratio * 100
+            if changed > before:
+                log.warning(
+                    "CPU budget exceeded: %.2f%% of one core (budget %.2f%%): "
+                    "%s slowed down to 1/%d",
+                    usage,
+                    limit,
+                    names,
+                    changed,
+                )
+            elif changed > 1:
+                log.info(
+                    "CPU budget: %.2f%% of one core (budget %.2f%%): %s sped up to 1/%d",
+                    usage,
+                    limit,
+                    names,
+                    changed,
+                )
+            else:
+                log.info(
+                    "CPU budget: %.2f%% of one core (budget %.2f%%): %s back to normal speed",
+                    usage,
+                    limit,
+                    names,
+                )
+
+    async def _shutdown(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+            self._store = None
+        log.info("edgewatch stopped")
+
+
+def collector_kwargs(section: BaseModel) -> dict[str, Any]:
+    """A collector section's settings as constructor keywords (``enabled`` left out)."""
+    kwargs: dict[str, Any] = {
+        name: getattr(section, name) for name in type(section).model_fields if name != "enabled"
+    }
+    groups = kwargs.get("groups")
+    if isinstance(groups, dict):  # processes: name -> {match: regex} becomes name -> regex
+        kwargs["groups"] = {name: getattr(g, "match", g) for name, g in groups.items()}
+    return kwargs
+
+
+def _apply_log_level(level: str) -> None:
+    with contextlib.suppress(ValueError, TypeError):
+        logging.getLogger().setLevel(level.upper())

@@ -1,0 +1,32 @@
+"""The ``edgewatch`` command: one group, subcommands registered from ``commands/``.
+
+Internal errors become a one-line message and exit code 2 (``click.ClickException``
+subclasses); exit 1 means a check found a problem; 0 means ok.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+from edgewatch import __version__
+from edgewatch.commands.config import config_group
+from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
+from edgewatch.commands.run import run_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgewatch")
+def cli() -> None:
+    """edgewatch: monitoring for edge devices and small Linux servers."""
+
+
+cli.add_command(run_cmd)
+cli.add_command(config_group)
+cli.add_command(series_cmd)
+cli.add_command(query_cmd)
+cli.add_command(export_cmd)
+
+
+def main() -> None:
+    cli(prog_name="edgewatch")

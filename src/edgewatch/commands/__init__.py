@@ -1,0 +1,1 @@
+"""Subcommands of the ``edgewatch`` CLI, one module per group."""

@@ -1,0 +1,70 @@
+"""``edgewatch run``: the agent, in the foreground, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from edgewatch.agent import Agent
+from edgewatch.config import load_config, parse_listen, resolve_config_path, resolve_data_dir
+from edgewatch.errors import UsageError
+from edgewatch.store import StoreError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@click.command("run")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="EDGEWATCH_CONFIG",
+    help="YAML config file (default: built-in defaults). Env: EDGEWATCH_CONFIG.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="EDGEWATCH_DATA_DIR",
+    help="Where the store lives. Env: EDGEWATCH_DATA_DIR.",
+)
+@click.option(
+    "--listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Address of the web dashboard and API (default: the config's listen, 127.0.0.1:8700).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="Log verbosity (default: the config's log_level).",
+)
+def run_cmd(
+    config_file: str | None, data_dir: str | None, listen: str | None, log_level: str | None
+) -> None:
+    """Run the agent: collect, store, and serve, in one process."""
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--listen") from None
+    config_path = resolve_config_path(config_file)
+    config = load_config(config_path)  # ConfigError: one line per problem, exit 2
+    address = parse_listen(listen) if listen is not None else config.listen_address()
+    level = (log_level or config.log_level).upper()
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    directory = resolve_data_dir(data_dir, config)
+    agent = Agent(config, directory, config_path=config_path, listen=address)
+    try:
+        agent.open()
+    except StoreError as exc:
+        raise UsageError(f"cannot open the store in {directory}: {exc}") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot use data directory {directory}: {reason}") from None
+    asyncio.run(agent.run())

@@ -1,0 +1,327 @@
+"""Block codec: many series segments of (timestamp, value) encoded in one go.
+
+A *block* is a run of samples sorted by (segment, timestamp) and split into
+segments; a chunk is a block of one segment, a head commit is a block of
+every series that moved since the last commit. Encoding is vectorised over
+the whole block with numpy so its cost per sample stays flat however many
+series there are.
+
+Timestamps: each segment picks the coarsest quantum Q (1 min … 1 ms) such
+that snapping every timestamp to a multiple of Q moves none of them by more
+than ``tolerance`` of the segment's interval; the snapped ticks are stored as
+delta-of-delta (zero for a regular series, non-zero around a missed scrape).
+With ``tolerance=0`` timestamps are kept exactly.
+
+Values: a segment whose values are all exact decimals with at most
+``MAX_DECIMALS`` digits (counters, percentages with one decimal, byte
+counts) is stored as scaled integers, delta-coded and zigzagged; anything
+else (full-precision floats, NaN, inf) as the XOR of consecutive IEEE
+bit patterns. Both streams are byte-plane shuffled, then the whole block is
+compressed with zstd. Decoding gives back the values bit for bit.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+G = TypeVar("G", bound=np.generic)
+
+MAGIC = 0xE1
+MAX_DECIMALS = 6
+FLOAT_MODE = -1
+QUANTA = np.array(
+    [60_000, 30_000, 15_000, 10_000, 5_000, 1_000, 500, 250, 100, 50, 10, 5, 2, 1], dtype=np.int64
+)
+_HEADER = struct.Struct("<BII")  # magic, segments, samples
+_POW10 = 10.0 ** np.arange(MAX_DECIMALS + 1)
+_LIMIT = float(2**53)
+
+
+class CodecError(ValueError):
+    """A blob that is not a valid block (corrupt or foreign)."""
+
+
+class Block(NamedTuple):
+    """Decoded block: ``ids[i]`` owns samples ``starts[i]:starts[i+1]``."""
+
+    ids: I64
+    starts: I64  # len(ids) + 1 offsets into ts/values
+    ts: I64
+    values: F64
+
+
+def segment_starts(seg_ids: I64) -> I64:
+    """Offsets where a new segment begins in an array sorted by segment id."""
+    if len(seg_ids) == 0:
+        return np.zeros(1, dtype=np.int64)
+    change = np.flatnonzero(seg_ids[1:] != seg_ids[:-1]) + 1
+    return np.concatenate(([0], change, [len(seg_ids)])).astype(np.int64)
+
+
+def _per_sample(starts: I64, per_segment: npt.NDArray[G]) -> npt.NDArray[G]:
+    return np.repeat(per_segment, np.diff(starts))
+
+
+def _reduce(ufunc: np.ufunc, arr: npt.NDArray[G], starts: I64) -> npt.NDArray[G]:
+    out: npt.NDArray[G] = ufunc.reduceat(arr, starts[:-1])
+    return out
+
+
+def _zigzag(x: I64) -> npt.NDArray[np.uint64]:
+    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+
+
+def _unzigzag(z: npt.NDArray[np.uint64]) -> I64:
+    return ((z >> np.uint64(1)).view(np.int64)) ^ -((z & np.uint64(1)).view(np.int64))
+
+
+def _shuffle(words: npt.NDArray[np.uint64]) -> bytes:
+    """Byte planes, least significant first: zstd then sees runs of zeros."""
+    return np.ascontiguousarray(words.view(np.uint8).reshape(-1, 8).T).tobytes()
+
+
+def _unshuffle(raw: bytes, n: int) -> npt.NDArray[np.uint64]:
+    planes = np.frombuffer(raw, dtype=np.uint8).reshape(8, n)
+    return np.ascontiguousarray(planes.T).view(np.uint64).reshape(n)
+
+
+def _deltas_within(x: I64, starts: I64) -> I64:
+    """x[i] - x[i-1] inside each segment; the first element of a segment is kept raw."""
+    d = np.empty_like(x)
+    if len(x):
+        d[0] = x[0]
+        np.subtract(x[1:], x[:-1], out=d[1:])
+        d[starts[:-1]] = x[starts[:-1]]
+    return d
+
+
+def _undelta_within(d: I64, starts: I64) -> I64:
+    x = np.cumsum(d)
+    if len(d):
+        # Undo the carry-over from earlier segments.
+        seg_base = x[starts[:-1]] - d[starts[:-1]]
+        x -= _per_sample(starts, seg_base)
+    return x
+
+
+def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
+    """Per segment: the coarsest timestamp quantum within tolerance (1 = exact).
+
+    A quantum qualifies when snapping moves no timestamp by more than
+    ``tolerance`` of the segment's smallest gap and keeps every timestamp
+    distinct. Each segment starts from the largest quantum its gaps allow and
+    steps down only if that one fails, so a regular series costs one pass.
+    """
+    nseg = len(starts) - 1
+    q = np.ones(nseg, dtype=np.int64)
+    if tolerance <= 0 or len(ts) == 0:
+        return q
+    big = np.iinfo(np.int64).max
+    gaps = np.diff(ts, prepend=ts[:1])
+    gaps[starts[:-1]] = big  # segment starts have no gap
+    min_gap = _reduce(np.minimum, gaps, starts)
+    allowed = np.where(min_gap == big, 0, min_gap * tolerance)
+    ascending = QUANTA[::-1]
+    # Index into QUANTA (descending) of the largest quantum <= min_gap * (1 + 2 tol).
+    limit = np.where(min_gap == big, 0, min_gap * (1 + 2 * tolerance))
+    pick = len(QUANTA) - np.searchsorted(ascending, limit, side="right")
+    pending = pick < len(QUANTA) - 1
+    counts = np.diff(starts)
+    for _ in range(len(QUANTA)):
+        if not pending.any():
+            break
+        quantum = QUANTA[np.minimum(pick, len(QUANTA) - 1)]
+        qs = np.repeat(quantum, counts)
+        snapped = (ts + qs // 2) // qs
+        worst = _reduce(np.maximum, np.abs(ts - snapped * qs), starts)
+        step = np.diff(snapped, prepend=snapped[:1])
+        step[starts[:-1]] = 1
+        distinct = _reduce(np.minimum, step, starts) > 0
+        ok = pending & (worst <= allowed) & distinct
+        q[ok] = quantum[ok]
+        pending &= ~ok
+        pick[pending] += 1
+        pending &= pick < len(QUANTA) - 1
+    return q
+
+
+def decimals_of(values: F64, starts: I64) -> I64:
+    """Per segment: fewest decimals representing every value exactly, or FLOAT_MODE."""
+    nseg = len(starts) - 1
+    if len(values) == 0:
+        return np.zeros(nseg, dtype=np.int64)
+    per = np.full(len(values), MAX_DECIMALS + 1, dtype=np.int64)
+    # -0.0 is stored as 0.0: equal in every comparison a query makes.
+    finite = np.isfinite(values)
+    per[~finite] = FLOAT_MODE
+    idx = np.flatnonzero(finite)
+    vals = values[idx]
+    for d in range(MAX_DECIMALS + 1):
+        if len(idx) == 0:
+            break
+        scaled = vals * _POW10[d]
+        ok = (np.abs(scaled) < _LIMIT) & (np.round(scaled) / _POW10[d] == vals)
+        per[idx[ok]] = d
+        idx, vals = idx[~ok], vals[~ok]  # only the unresolved go round again
+    seg = _reduce(np.maximum, per, starts)
+    has_float = _reduce(np.minimum, per, starts) == FLOAT_MODE
+    return np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
+
+
+class _Transformed(NamedTuple):
+    ids: I64
+    starts: I64
+    quanta: I64
+    decimals: I64
+    tick_words: npt.NDArray[np.uint64]
+    value_words: npt.NDArray[np.uint64]
+
+
+def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transformed:
+    n = len(ts)
+    starts = segment_starts(seg_ids)
+    ids = seg_ids[starts[:-1]] if n else np.zeros(0, dtype=np.int64)
+    quanta = choose_quanta(ts, starts, tolerance)
+    q_per = _per_sample(starts, quanta)
+    ticks = (ts + q_per // 2) // q_per
+    dticks = _deltas_within(ticks, starts)
+    ddticks = _deltas_within(dticks, starts)
+    if n:  # the second sample of a segment keeps its plain delta
+        second = starts[:-1] + 1
+        second = second[second < starts[1:]]
+        ddticks[second] = dticks[second]
+
+    decimals = decimals_of(values, starts)
+    dec_per = _per_sample(starts, decimals)
+    is_int = dec_per != FLOAT_MODE
+    words = np.empty(n, dtype=np.uint64)
+    if is_int.any():
+        scaled = np.zeros(n, dtype=np.int64)
+        scaled[is_int] = np.round(values[is_int] * _POW10[dec_per[is_int]])
+        words_int = _zigzag(_deltas_within(scaled, starts))
+        words[is_int] = words_int[is_int]
+    if (~is_int).any():
+        bits = values.view(np.uint64)
+        xor = bits.copy()
+        xor[1:] ^= bits[:-1]
+        xor[starts[:-1]] = bits[starts[:-1]]
+        words[~is_int] = xor[~is_int]
+    return _Transformed(ids, starts, quanta, decimals, _zigzag(ddticks), words)
+
+
+def _pack(t: _Transformed, first: int, last: int, level: int) -> bytes:
+    """Serialise segments first..last-1 of a transformed block."""
+    a, b = int(t.starts[first]), int(t.starts[last])
+    counts = np.diff(t.starts[first : last + 1]).astype(np.uint32)
+    body = (
+        t.ids[first:last].astype(np.int64).tobytes()
+        + counts.tobytes()
+        + t.quanta[first:last].astype(np.int64).tobytes()
+        + t.decimals[first:last].astype(np.int8).tobytes()
+        + _shuffle(t.tick_words[a:b])
+        + _shuffle(t.value_words[a:b])
+    )
+    return _HEADER.pack(MAGIC, last - first, b - a) + _compressor(level).compress(body)
+
+
+def encode_block(
+    seg_ids: I64, ts: I64, values: F64, *, tolerance: float = 0.0, level: int = 3
+) -> bytes:
+    """Encode samples sorted by (seg_id, ts) as one blob. ``seg_ids`` is per sample."""
+    t = _transform(seg_ids, ts, values, tolerance)
+    return _pack(t, 0, len(t.ids), level)
+
+
+def encode_segments(
+    seg_ids: I64, ts: I64, values: F64, *, tolerance: float = 0.0, level: int = 3
+) -> list[tuple[int, bytes]]:
+    """Like encode_block, but one blob per segment: ``[(seg_id, blob), ...]``."""
+    t = _transform(seg_ids, ts, values, tolerance)
+    return [(int(sid), _pack(t, i, i + 1, level)) for i, sid in enumerate(t.ids)]
+
+
+def decode_block(blob: bytes) -> Block:
+    try:
+        magic, nseg, n = _HEADER.unpack_from(blob)
+    except struct.error as exc:
+        raise CodecError("block too short") from exc
+    if magic != MAGIC:
+        raise CodecError(f"bad block magic {magic:#x}")
+    try:
+        body = _decompressor().decompress(blob[_HEADER.size :])
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"corrupt block: {exc}") from exc
+    expected = nseg * (8 + 4 + 8 + 1) + n * 16
+    if len(body) != expected:
+        raise CodecError(f"block length {len(body)} != {expected}")
+    pos = 0
+
+    def take(count: int, dtype: type[np.generic], width: int) -> npt.NDArray[np.generic]:
+        nonlocal pos
+        arr = np.frombuffer(body, dtype=dtype, count=count, offset=pos)
+        pos += count * width
+        return arr
+
+    ids = take(nseg, np.int64, 8).astype(np.int64)
+    counts = take(nseg, np.uint32, 4).astype(np.int64)
+    quanta = take(nseg, np.int64, 8).astype(np.int64)
+    decimals = take(nseg, np.int8, 1).astype(np.int64)
+    ddticks = _unzigzag(_unshuffle(body[pos : pos + n * 8], n))
+    words = _unshuffle(body[pos + n * 8 : pos + n * 16], n)
+
+    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    if n:
+        second = starts[:-1] + 1
+        has_second = second < starts[1:]
+        ddticks = ddticks.copy()
+        # The second sample's delta was stored plain: turn it back into a delta-of-delta.
+        ddticks[second[has_second]] -= ddticks[starts[:-1][has_second]]
+    ticks = _undelta_within(_undelta_within(ddticks, starts), starts)
+    ts = ticks * _per_sample(starts, quanta)
+
+    dec_per = _per_sample(starts, decimals)
+    is_int = dec_per != FLOAT_MODE
+    values = np.empty(n, dtype=np.float64)
+    if is_int.any():
+        scaled = _undelta_within(_unzigzag(words), starts)
+        ints = scaled[is_int].astype(np.float64)
+        values[is_int] = ints / _POW10[dec_per[is_int]]
+    if (~is_int).any():
+        prefix = np.bitwise_xor.accumulate(words)
+        before = np.zeros(len(starts) - 1, dtype=np.uint64)
+        before[1:] = prefix[starts[1:-1] - 1]
+        bits = prefix ^ _per_sample(starts, before)
+        values[~is_int] = bits.view(np.float64)[~is_int]
+    return Block(ids, starts, ts.astype(np.int64), values)
+
+
+class _Zstd(threading.local):
+    """zstd contexts are reusable but not thread-safe: one set per thread."""
+
+    def __init__(self) -> None:
+        self.compressors: dict[int, zstandard.ZstdCompressor] = {}
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_ZSTD = _Zstd()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    comp = _ZSTD.compressors.get(level)
+    if comp is None:
+        comp = zstandard.ZstdCompressor(level=level, write_checksum=False)
+        _ZSTD.compressors[level] = comp
+    return comp
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    return _ZSTD.decompressor

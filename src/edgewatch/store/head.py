@@ -1,0 +1,93 @@
+"""The head: recent samples in growable numpy columns, until compaction takes them.
+
+Rows ``[0, committed)`` are durable in the ``head`` table; rows after that
+are in memory only and are written by the next commit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from edgewatch.store.codec import F64, I64
+
+I32 = npt.NDArray[np.int32]
+
+
+class HeadBuffer:
+    def __init__(self, capacity: int = 4096) -> None:
+        self._ts: I64 = np.empty(capacity, dtype=np.int64)
+        self._sid: I32 = np.empty(capacity, dtype=np.int32)
+        self._val: F64 = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+        self.committed = 0
+        self.max_ts = np.iinfo(np.int64).min
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def uncommitted(self) -> int:
+        return self.n - self.committed
+
+    def _reserve(self, extra: int) -> None:
+        need = self.n + extra
+        if need <= len(self._ts):
+            return
+        cap = max(need, len(self._ts) * 2)
+        for attr in ("_ts", "_sid", "_val"):
+            old = getattr(self, attr)
+            new = np.empty(cap, dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, attr, new)
+
+    def extend(self, ts: int | I64, sids: npt.ArrayLike, values: npt.ArrayLike) -> None:
+        sid_arr = np.asarray(sids, dtype=np.int32)
+        k = len(sid_arr)
+        if k == 0:
+            return
+        self._reserve(k)
+        a, b = self.n, self.n + k
+        self._ts[a:b] = ts
+        self._sid[a:b] = sid_arr
+        self._val[a:b] = values
+        self.n = b
+        top = int(np.max(ts)) if isinstance(ts, np.ndarray) else ts
+        self.max_ts = max(self.max_ts, top)
+
+    def rows(self, a: int = 0, b: int | None = None) -> tuple[I64, I32, F64]:
+        b = self.n if b is None else b
+        return self._ts[a:b].copy(), self._sid[a:b].copy(), self._val[a:b].copy()
+
+    def rows_for(self, sid: int) -> tuple[I64, F64]:
+        sel = self._sid[: self.n] == sid
+        return self._ts[: self.n][sel], self._val[: self.n][sel]
+
+    def take_before(self, cutoff: int) -> tuple[I64, I32, F64]:
+        """Remove and return every row with ts < cutoff, committed or not."""
+        ts = self._ts[: self.n]
+        take = ts < cutoff
+        if not take.any():
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
+        out = (ts[take].copy(), self._sid[: self.n][take].copy(), self._val[: self.n][take].copy())
+        keep = ~take
+        kept = int(keep.sum())
+        self.committed = int(keep[: self.committed].sum())
+        for attr in ("_ts", "_sid", "_val"):
+            arr = getattr(self, attr)
+            arr[:kept] = arr[: self.n][keep]
+        self.n = kept
+        return out
+
+    def drop_oldest(self, count: int) -> int:
+        """Forget the first ``count`` rows (memory cap while the disk refuses writes)."""
+        count = min(count, self.n)
+        if count <= 0:
+            return 0
+        for attr in ("_ts", "_sid", "_val"):
+            arr = getattr(self, attr)
+            arr[: self.n - count] = arr[count : self.n]
+        self.n -= count
+        self.committed = max(0, self.committed - count)
+        return count

@@ -1,0 +1,253 @@
+"""Reading the store: the series index, raw ranges, rollups and thinning.
+
+Works the same inside the agent and from another process (the CLI opens the
+file read-only while the agent writes; SQLite's WAL keeps both consistent).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgewatch.model import SeriesKey
+from edgewatch.store import rollup as ru
+from edgewatch.store import schema as sc
+from edgewatch.store.codec import F64, I64, Block, decode_block
+from edgewatch.store.selector import Selector, parse_selector
+
+if TYPE_CHECKING:
+    from edgewatch.store.store import SeriesData
+
+AGGREGATES = ("avg", "min", "max", "sum", "count", "last")
+_IN_BATCH = 500
+
+
+class Reader:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._conn = conn
+        self._read_lock = threading.RLock()
+        self._ids: dict[SeriesKey, int] = {}
+        self._keys_by_id: dict[int, SeriesKey] = {}
+        self._head_cache: dict[int, Block] = {}
+        self._compacted_until = 0
+        self._load_series()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _load_series(self) -> None:
+        last = max(self._keys_by_id, default=0)
+        rows = self._conn.execute(
+            "SELECT id, name, labels FROM series WHERE id > ? ORDER BY id", (last,)
+        ).fetchall()
+        for sid, name, labels in rows:
+            key = SeriesKey.of(name, json.loads(labels))
+            self._ids.setdefault(key, sid)
+            self._keys_by_id.setdefault(sid, key)
+
+    # -------------------------------------------------------------- series
+
+    def series(self, selector: str | Selector | None = None) -> list[SeriesKey]:
+        """Series matching a selector (all when None), sorted by name then labels."""
+        with self._read_lock:
+            if self.readonly:
+                self._load_series()
+            keys = list(self._keys_by_id.values())
+        if selector is not None:
+            sel = parse_selector(selector) if isinstance(selector, str) else selector
+            keys = sel.select(keys)
+        return sorted(keys)
+
+    # --------------------------------------------------------------- reads
+
+    def read(
+        self,
+        selector: str | Selector,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int | None = None,
+        *,
+        agg: str = "avg",
+        resolution: str = "auto",
+    ) -> list[SeriesData]:
+        """Samples of every matching series in [start_ms, end_ms].
+
+        Without ``step_ms``: raw samples. With it: one point per step bucket
+        (bucket start as timestamp), aggregated by ``agg``; ``resolution``
+        ``auto`` reads 1-hour rollups for steps of an hour or more, 1-minute
+        rollups for steps of a minute or more, and raw samples below that;
+        ``raw``, ``1m`` or ``1h`` force one.
+        """
+        from edgewatch.store.store import SeriesData
+
+        if agg not in AGGREGATES:
+            raise ValueError(f"unknown aggregate {agg!r}; use one of {', '.join(AGGREGATES)}")
+        if end_ms < start_ms:
+            raise ValueError("end is before start")
+        tier = _pick_tier(step_ms, resolution)
+        out = []
+        with self._read_lock:
+            keys = self.series(selector)
+            self._refresh_meta()
+            for key in keys:
+                sid = self._ids[key]
+                if tier == "raw":
+                    ts, vals = self._raw(sid, start_ms, end_ms)
+                    if step_ms:
+                        ts, vals = thin(ts, vals, start_ms, step_ms, agg)
+                else:
+                    r = self._rollups(sid, start_ms, end_ms, tier)
+                    ts, vals = thin_rollups(r, start_ms, step_ms or 1, agg)
+                out.append(SeriesData(key, ts, vals))
+        return out
+
+    def _refresh_meta(self) -> None:
+        if self.readonly:
+            self._compacted_until = sc.get_meta(self._conn, "compacted_until")
+
+    def _fetch(self, table: str, ids: list[int]) -> list[tuple[int, bytes]]:
+        rows: list[tuple[int, bytes]] = []
+        for lo in range(0, len(ids), _IN_BATCH):
+            batch = ids[lo : lo + _IN_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows += self._conn.execute(
+                f"SELECT id, data FROM {table} WHERE id IN ({marks}) ORDER BY id", batch
+            ).fetchall()
+        return rows
+
+    def _raw(self, sid: int, start: int, end: int) -> tuple[I64, F64]:
+        ids = [sc.row_id(b, sid) for b in range(start // sc.CHUNK_MS, end // sc.CHUNK_MS + 1)]
+        parts_ts, parts_val = [], []
+        for _, blob in self._fetch("chunks", ids):
+            block = decode_block(blob)
+            parts_ts.append(block.ts)
+            parts_val.append(block.values)
+        if end >= self._compacted_until - sc.CHUNK_MS:
+            head = self._head_rows_for(sid)
+            if head is None:
+                head = self._head_from_table(sid)
+            parts_ts.append(head[0])
+            parts_val.append(head[1])
+        return _clip(parts_ts, parts_val, start, end)
+
+    def _head_rows_for(self, sid: int) -> tuple[I64, F64] | None:
+        """In-memory head rows (the writing Store overrides this)."""
+        return None
+
+    def _head_from_table(self, sid: int) -> tuple[I64, F64]:
+        rows = self._conn.execute("SELECT id, data FROM head ORDER BY id").fetchall()
+        live = {rid for rid, _ in rows}
+        for rid in [r for r in self._head_cache if r not in live]:
+            del self._head_cache[rid]
+        parts_ts, parts_val = [], []
+        for rid, blob in rows:
+            block = self._head_cache.get(rid)
+            if block is None:
+                block = self._head_cache[rid] = decode_block(blob)
+            i = int(np.searchsorted(block.ids, sid))
+            if i < len(block.ids) and block.ids[i] == sid:
+                a, b = block.starts[i], block.starts[i + 1]
+                parts_ts.append(block.ts[a:b])
+                parts_val.append(block.values[a:b])
+        if not parts_ts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return np.concatenate(parts_ts), np.concatenate(parts_val)
+
+    def _rollups(self, sid: int, start: int, end: int, tier: str) -> ru.Rollup:
+        table, width, window, key = {
+            "1m": ("rollup_1m", sc.ROLLUP_1M_MS, sc.ROLLUP_1M_WINDOW_MS, "rolled_1m_until"),
+            "1h": ("rollup_1h", sc.ROLLUP_1H_MS, sc.ROLLUP_1H_WINDOW_MS, "rolled_1h_until"),
+        }[tier]
+        rolled = sc.get_meta(self._conn, key)
+        ids = [sc.row_id(w, sid) for w in range(start // window, min(end, rolled) // window + 1)]
+        parts = [ru.decode(blob, sid) for _, blob in self._fetch(table, ids)] if rolled else []
+        if end >= rolled:  # not rolled up yet: compute from raw samples
+            ts, vals = self._raw(sid, max(start, rolled) // width * width, end)
+            parts.append(ru.from_samples(np.full(len(ts), sid, dtype=np.int64), ts, vals, width))
+        r = ru.Rollup.concat(parts)
+        sel = (r.ts >= start // width * width) & (r.ts <= end)
+        return r.take(sel)
+
+
+def _pick_tier(step_ms: int | None, resolution: str) -> str:
+    if resolution not in ("auto", "raw", "1m", "1h"):
+        raise ValueError(f"unknown resolution {resolution!r}; use auto, raw, 1m or 1h")
+    if resolution != "auto":
+        return resolution
+    if not step_ms:
+        return "raw"
+    if step_ms >= sc.ROLLUP_1H_MS:
+        return "1h"
+    if step_ms >= sc.ROLLUP_1M_MS:
+        return "1m"
+    return "raw"
+
+
+def _clip(parts_ts: list[I64], parts_val: list[F64], start: int, end: int) -> tuple[I64, F64]:
+    if not parts_ts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    ts = np.concatenate(parts_ts)
+    vals = np.concatenate(parts_val)
+    if len(ts) > 1 and not (np.diff(ts) > 0).all():
+        # Chunks and head can overlap after a crash replay: the later copy wins.
+        order = np.argsort(ts, kind="stable")
+        ts, vals = ts[order], vals[order]
+        keep = np.ones(len(ts), dtype=bool)
+        keep[:-1] = ts[1:] != ts[:-1]
+        ts, vals = ts[keep], vals[keep]
+    lo, hi = np.searchsorted(ts, start, "left"), np.searchsorted(ts, end, "right")
+    return ts[lo:hi], vals[lo:hi]
+
+
+def _bucket_starts(ts: I64, start: int, step: int) -> tuple[I64, I64]:
+    bucket = (ts - start) // step
+    change = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
+    first = np.concatenate(([0], change)).astype(np.int64)
+    return first, start + bucket[first] * step
+
+
+def thin(ts: I64, vals: F64, start: int, step: int, agg: str) -> tuple[I64, F64]:
+    """One point per step bucket of raw samples."""
+    if len(ts) == 0:
+        return ts, vals
+    first, out_ts = _bucket_starts(ts, start, step)
+    counts = np.diff(np.append(first, len(ts))).astype(np.float64)
+    if agg == "avg":
+        out = np.add.reduceat(vals, first) / counts
+    elif agg == "sum":
+        out = np.add.reduceat(vals, first)
+    elif agg == "min":
+        out = np.fmin.reduceat(vals, first)
+    elif agg == "max":
+        out = np.fmax.reduceat(vals, first)
+    elif agg == "count":
+        out = counts
+    else:
+        out = vals[np.append(first[1:], len(ts)) - 1]
+    return out_ts, out
+
+
+def thin_rollups(r: ru.Rollup, start: int, step: int, agg: str) -> tuple[I64, F64]:
+    """One point per step bucket from rollups (a step finer than the rollup keeps them)."""
+    if r.size == 0:
+        return r.ts, r.sum
+    origin = min(start, int(r.ts[0]))
+    first, out_ts = _bucket_starts(r.ts, origin, step)
+    if agg in ("avg", "sum", "count"):
+        sums = np.add.reduceat(r.sum, first)
+        counts = np.add.reduceat(r.n, first)
+        out = {"avg": sums / counts, "sum": sums, "count": counts}[agg]
+    elif agg == "min":
+        out = np.fmin.reduceat(r.min, first)
+    elif agg == "max":
+        out = np.fmax.reduceat(r.max, first)
+    else:
+        out = r.last[np.append(first[1:], r.size) - 1]
+    return out_ts, out

@@ -1,0 +1,109 @@
+"""Rollups: min, max, sum, count and last of each series per fixed time bucket.
+
+Computed vectorised over a block sorted by (series, timestamp). Rows of a
+rollup tier are encoded with the block codec as five segments (one per
+field) sharing the bucket timestamps.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from edgewatch.store.codec import F64, FLOAT_MODE, I64, decimals_of, decode_block, encode_block
+
+FIELDS = ("min", "max", "sum", "count", "last")  # "count" is the field n
+
+
+class Rollup(NamedTuple):
+    sid: I64
+    ts: I64  # bucket start
+    min: F64
+    max: F64
+    sum: F64
+    n: F64
+    last: F64
+
+    @property
+    def size(self) -> int:
+        return len(self.ts)
+
+    def take(self, sel: npt.NDArray[np.bool_] | I64) -> Rollup:
+        return Rollup(*(np.asarray(col)[sel] for col in self))  # type: ignore[arg-type]
+
+    @classmethod
+    def empty(cls) -> Rollup:
+        f = np.zeros(0, dtype=np.float64)
+        i = np.zeros(0, dtype=np.int64)
+        return cls(i, i, f, f, f, f, f)
+
+    @classmethod
+    def concat(cls, parts: list[Rollup]) -> Rollup:
+        parts = [p for p in parts if p.size]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate(cols) for cols in zip(*parts, strict=True)))
+
+
+def _groups(sid: I64, ts: I64, width: int) -> tuple[I64, I64]:
+    bucket = ts // width * width
+    if len(ts) == 0:
+        return bucket, np.zeros(1, dtype=np.int64)
+    change = (sid[1:] != sid[:-1]) | (bucket[1:] != bucket[:-1])
+    starts = np.concatenate(([0], np.flatnonzero(change) + 1, [len(ts)])).astype(np.int64)
+    return bucket, starts
+
+
+def from_samples(sid: I64, ts: I64, values: F64, width: int) -> Rollup:
+    """Rollups of raw samples sorted by (sid, ts)."""
+    if len(ts) == 0:
+        return Rollup.empty()
+    bucket, starts = _groups(sid, ts, width)
+    first = starts[:-1]
+    sums = np.add.reduceat(values, first)
+    # Sums of exact decimals are rounded back to those decimals, so they compress
+    # like the raw values instead of as full-precision floats.
+    dec = decimals_of(values, starts)
+    exact = dec != FLOAT_MODE
+    sums[exact] = np.round(sums[exact] * 10.0 ** dec[exact]) / 10.0 ** dec[exact]
+    return Rollup(
+        sid[first],
+        bucket[first],
+        np.fmin.reduceat(values, first),
+        np.fmax.reduceat(values, first),
+        sums,
+        np.diff(starts).astype(np.float64),
+        values[starts[1:] - 1],
+    )
+
+
+def from_rollups(r: Rollup, width: int) -> Rollup:
+    """Coarser rollups from finer ones sorted by (sid, ts)."""
+    if r.size == 0:
+        return r
+    bucket, starts = _groups(r.sid, r.ts, width)
+    first = starts[:-1]
+    return Rollup(
+        r.sid[first],
+        bucket[first],
+        np.fmin.reduceat(r.min, first),
+        np.fmax.reduceat(r.max, first),
+        np.add.reduceat(r.sum, first),
+        np.add.reduceat(r.n, first),
+        r.last[starts[1:] - 1],
+    )
+
+
+def encode(ts: I64, fields: tuple[F64, F64, F64, F64, F64]) -> bytes:
+    n = len(ts)
+    seg = np.repeat(np.arange(len(FIELDS), dtype=np.int64), n)
+    return encode_block(seg, np.tile(ts, len(FIELDS)), np.concatenate(fields), level=3)
+
+
+def decode(blob: bytes, sid: int) -> Rollup:
+    block = decode_block(blob)
+    n = len(block.ts) // len(FIELDS)
+    cols = [block.values[i * n : (i + 1) * n] for i in range(len(FIELDS))]
+    return Rollup(np.full(n, sid, dtype=np.int64), block.ts[:n], *cols)

@@ -1,0 +1,505 @@
+"""Store: the series index, the head, the writer thread and the read API.
+
+Writes: ``append`` puts samples in the in-memory head (numpy columns). The
+writer thread commits what is new every ``commit_interval`` as one
+compressed head row, and once a 10-minute bucket is over it compacts the
+bucket into one chunk per series, updates the rollups and deletes the head
+rows it covered, all in one transaction: a ``kill -9`` loses at most the
+uncommitted seconds and never leaves a half-written state.
+
+If the disk refuses a write (full, read-only, I/O error) the samples stay in
+memory (up to ``max_pending_samples``), the problem is logged once and the
+next tick retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from edgewatch.model import Sample, SeriesKey
+from edgewatch.store import rollup as ru
+from edgewatch.store import schema as sc
+from edgewatch.store.codec import F64, I64, decode_block, encode_block, encode_segments
+from edgewatch.store.head import HeadBuffer
+from edgewatch.store.options import StoreOptions
+from edgewatch.store.reader import Reader
+from edgewatch.store.schema import StoreCorrupt, StoreError
+
+__all__ = ["SeriesData", "Store", "StoreCorrupt", "StoreError", "StoreStats"]
+
+log = logging.getLogger(__name__)
+
+GRACE_MS = 60_000  # a bucket is compacted this long after it ends
+HEAD_LEVEL = 1  # head rows live minutes: cheap compression
+CHUNK_LEVEL = 3
+DB_NAME = "edgewatch.db"
+
+
+class SeriesData(NamedTuple):
+    key: SeriesKey
+    ts: I64
+    values: F64
+
+
+class StoreStats(NamedTuple):
+    series: int
+    samples_ingested: int
+    file_bytes: int
+    commits: int
+    last_commit_seconds: float
+    write_errors: int
+    pending_samples: int
+    dropped_samples: int
+    compacted_until_ms: int
+
+
+def _sorted_unique(ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
+    """Sort by (sid, ts); of samples with the same (sid, ts) keep the last given."""
+    order = np.lexsort((ts, sid))
+    ts, sid, val = ts[order], sid[order], val[order]
+    if len(ts) > 1:
+        keep = np.ones(len(ts), dtype=bool)
+        keep[:-1] = (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])
+        ts, sid, val = ts[keep], sid[keep], val[keep]
+    return ts, sid, val
+
+
+class Store(Reader):
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        options: StoreOptions,
+        *,
+        readonly: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__(path, conn, readonly=readonly)
+        self.options = options
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the head and the series index
+        self._write_lock = threading.RLock()  # one writer at a time
+        self._head = HeadBuffer()
+        self._new_series: list[tuple[int, SeriesKey]] = []
+        self._pending_1m = ru.Rollup.empty()
+        self._pending_1h = ru.Rollup.empty()
+        self._in_flight: tuple[I64, I64, F64] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._failing: str | None = None
+        self.samples_ingested = 0
+        self.commits = 0
+        self.last_commit_seconds = 0.0
+        self.write_errors = 0
+        self.dropped_samples = 0
+        self._next_sid = max(self._keys_by_id, default=0) + 1
+        if not readonly:
+            self._recover()
+
+    # ---------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        options: StoreOptions | None = None,
+        *,
+        readonly: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> Store:
+        """Open the store at ``path`` (a directory holds ``edgewatch.db``)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / DB_NAME
+        if not readonly:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create data directory {path.parent}: {exc}") from exc
+        conn = sc.connect(path, readonly=readonly)
+        return cls(path, conn, options or StoreOptions(), readonly=readonly, clock=clock)
+
+    def _recover(self) -> None:
+        """Replay committed head rows and rebuild the open rollup windows."""
+        rows = self._conn.execute("SELECT data FROM head ORDER BY id").fetchall()
+        for (blob,) in rows:
+            block = decode_block(blob)
+            sids = np.repeat(block.ids, np.diff(block.starts))
+            self._head.extend(block.ts, sids, block.values)
+        self._head.committed = self._head.n
+        self._compacted_until = sc.get_meta(self._conn, "compacted_until")
+        r1 = sc.get_meta(self._conn, "rolled_1m_until")
+        r2 = sc.get_meta(self._conn, "rolled_1h_until")
+        if r1 and self._compacted_until > r1:
+            ts, sid, val = self._scan("chunks", sc.CHUNK_MS, r1, self._compacted_until)
+            self._pending_1m = ru.from_samples(sid, ts, val, sc.ROLLUP_1M_MS)
+        if r2 and r1 > r2:
+            self._pending_1h = ru.from_rollups(
+                self._scan_rollups("rollup_1m", sc.ROLLUP_1M_WINDOW_MS, r2, r1), sc.ROLLUP_1H_MS
+            )
+        if rows:
+            log.info("store: replayed %d committed samples from %s", self._head.n, self.path)
+
+    def _scan(self, table: str, width: int, start: int, end: int) -> tuple[I64, I64, F64]:
+        """Every sample of every series in [start, end) of a chunk table, sorted."""
+        lo, hi = sc.row_id(start // width, 0), sc.row_id(end // width, 0)
+        rows = self._conn.execute(
+            f"SELECT id, data FROM {table} WHERE id >= ? AND id < ?", (lo, hi)
+        ).fetchall()
+        if not rows:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z, np.zeros(0, dtype=np.float64)
+        blocks = [(rid & sc.SID_MASK, decode_block(blob)) for rid, blob in rows]
+        ts = np.concatenate([b.ts for _, b in blocks])
+        sid = np.concatenate([np.full(len(b.ts), s, dtype=np.int64) for s, b in blocks])
+        val = np.concatenate([b.values for _, b in blocks])
+        return _sorted_unique(ts, sid, val)
+
+    def _scan_rollups(self, table: str, width: int, start: int, end: int) -> ru.Rollup:
+        lo, hi = sc.row_id(start // width, 0), sc.row_id(end // width, 0)
+        rows = self._conn.execute(
+            f"SELECT id, data FROM {table} WHERE id >= ? AND id < ?", (lo, hi)
+        ).fetchall()
+        r = ru.Rollup.concat([ru.decode(blob, rid & sc.SID_MASK) for rid, blob in rows])
+        order = np.lexsort((r.ts, r.sid))
+        return r.take(order)
+
+    # ----------------------------------------------------------------- writes
+
+    def series_id(self, key: SeriesKey) -> int:
+        with self._lock:
+            return self._sid_locked(key)
+
+    def _sid_locked(self, key: SeriesKey) -> int:
+        sid = self._ids.get(key)
+        if sid is None:
+            if self.readonly:
+                raise StoreError("store opened read-only")
+            sid = self._next_sid
+            if sid > sc.MAX_SERIES:
+                raise StoreError(f"too many series (limit {sc.MAX_SERIES})")
+            self._next_sid += 1
+            self._ids[key] = sid
+            self._keys_by_id[sid] = key
+            self._new_series.append((sid, key))
+        return sid
+
+    def append(self, ts_ms: int, samples: Iterable[Sample]) -> None:
+        """Add samples that share one timestamp. Cheap: memory only."""
+        with self._lock:
+            ids = self._ids
+            sids: list[int] = []
+            vals: list[float] = []
+            for key, value in samples:
+                sid = ids.get(key)
+                sids.append(self._sid_locked(key) if sid is None else sid)
+                vals.append(value)
+            self._extend_locked(ts_ms, np.array(sids, dtype=np.int32), np.array(vals))
+
+    def append_ids(self, ts_ms: int | I64, sids: np.ndarray, values: np.ndarray) -> None:
+        """Fast path: ids from ``series_id``; ``ts_ms`` a scalar or one per sample."""
+        with self._lock:
+            self._extend_locked(ts_ms, sids, values)
+
+    def _extend_locked(self, ts_ms: int | I64, sids: np.ndarray, values: np.ndarray) -> None:
+        self._head.extend(ts_ms, sids, values)
+        self.samples_ingested += len(sids)
+        over = self._head.uncommitted - self.options.max_pending_samples
+        if over > 0:
+            self.dropped_samples += self._head.drop_oldest(over)
+
+    def commit(self) -> bool:
+        """Make every sample appended so far durable. False if the disk refused."""
+        with self._write_lock:
+            with self._lock:
+                end = self._head.n
+                ts, sid, val = self._head.rows(self._head.committed, end)
+                new_series = list(self._new_series)
+            if len(ts) == 0 and not new_series:
+                return True
+            started = time.perf_counter()
+            ts, sid64, val = _sorted_unique(ts, sid.astype(np.int64), val)
+            blob = encode_block(sid64, ts, val, level=HEAD_LEVEL) if len(ts) else b""
+
+            def work(conn: sqlite3.Connection) -> None:
+                self._insert_series(conn, new_series)
+                if blob:
+                    conn.execute(
+                        "INSERT INTO head(max_ts, data) VALUES (?, ?)", (int(ts.max()), blob)
+                    )
+
+            if not self._transaction(work):
+                return False
+            with self._lock:
+                self._head.committed = end
+                del self._new_series[: len(new_series)]
+            self.commits += 1
+            self.last_commit_seconds = time.perf_counter() - started
+            return True
+
+    def _insert_series(self, conn: sqlite3.Connection, items: list[tuple[int, SeriesKey]]) -> None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO series(id, name, labels) VALUES (?, ?, ?)",
+            [(sid, k.name, json.dumps(dict(k.labels), sort_keys=True)) for sid, k in items],
+        )
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], None]) -> bool:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            self.write_errors += 1
+            reason = str(exc)
+            if self._failing != reason:
+                log.warning(
+                    "store: cannot write to %s (%s); keeping samples in memory and retrying",
+                    self.path,
+                    reason,
+                )
+                self._failing = reason
+            return False
+        if self._failing is not None:
+            log.warning("store: writes to %s resumed", self.path)
+            self._failing = None
+        return True
+
+    def _data_now(self) -> int:
+        """The store's 'now': the newest sample, but never far ahead of the wall clock."""
+        wall = int(self._clock() * 1000)
+        newest = self._head.max_ts
+        return min(newest, wall + sc.CHUNK_MS) if newest > 0 else wall
+
+    def maintain(self) -> None:
+        """Compact finished buckets, close rollup windows, apply retention."""
+        with self._write_lock:
+            now = self._data_now()
+            cutoff = (now - GRACE_MS) // sc.CHUNK_MS * sc.CHUNK_MS
+            if cutoff > self._compacted_until or self._has_late():
+                self._compact(max(cutoff, self._compacted_until))
+            self._retention(now)
+
+    def _has_late(self) -> bool:
+        with self._lock:
+            n = self._head.n
+            return n > 0 and bool((self._head.rows(0, n)[0] < self._compacted_until).any())
+
+    def _compact(self, cutoff: int) -> None:
+        with self._lock:
+            ts, sid32, val = self._head.take_before(cutoff)
+            new_series = list(self._new_series)
+            self._in_flight = (ts, sid32.astype(np.int64), val)
+        ts, sid, val = self._in_flight
+        previous = self._compacted_until
+        late = ts < previous
+        late_ids = np.unique((ts[late] // sc.CHUNK_MS << sc.ID_BITS) | sid[late])
+        if len(late_ids):
+            ts, sid, val = self._merge_existing(late_ids, ts, sid, val)
+        ts, sid, val = _sorted_unique(ts, sid, val)
+        bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
+        chunks = encode_segments(
+            bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance, level=CHUNK_LEVEL
+        )
+        chunks.sort()
+        fresh = ts >= previous
+        pending_1m = ru.Rollup.concat(
+            [self._pending_1m, ru.from_samples(sid[fresh], ts[fresh], val[fresh], sc.ROLLUP_1M_MS)]
+        )
+        r1 = cutoff // sc.ROLLUP_1M_WINDOW_MS * sc.ROLLUP_1M_WINDOW_MS
+        r2 = cutoff // sc.ROLLUP_1H_WINDOW_MS * sc.ROLLUP_1H_WINDOW_MS
+        closed_1m, keep_1m = _split(pending_1m, r1)
+        pending_1h = ru.Rollup.concat(
+            [self._pending_1h, ru.from_rollups(_by_sid(closed_1m), sc.ROLLUP_1H_MS)]
+        )
+        closed_1h, keep_1h = _split(pending_1h, r2)
+
+        def work(conn: sqlite3.Connection) -> None:
+            self._insert_series(conn, new_series)
+            conn.executemany("INSERT OR REPLACE INTO chunks(id, data) VALUES (?, ?)", chunks)
+            _write_rollups(conn, "rollup_1m", closed_1m, sc.ROLLUP_1M_WINDOW_MS)
+            _write_rollups(conn, "rollup_1h", closed_1h, sc.ROLLUP_1H_WINDOW_MS)
+            conn.execute("DELETE FROM head WHERE max_ts < ?", (cutoff,))
+            sc.set_meta(conn, "compacted_until", cutoff)
+            sc.set_meta(conn, "rolled_1m_until", r1)
+            sc.set_meta(conn, "rolled_1h_until", r2)
+
+        ok = self._transaction(work)
+        with self._lock:
+            if ok:
+                self._compacted_until = cutoff
+                self._pending_1m, self._pending_1h = keep_1m, keep_1h
+                del self._new_series[: len(new_series)]
+            else:  # give the samples back to the head; the next tick retries
+                self._head.extend(ts, sid, val)
+            self._in_flight = None
+
+    def _merge_existing(self, ids: I64, ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
+        """Prepend the samples of chunks that late samples land in (the late ones win)."""
+        parts_ts, parts_sid, parts_val = [], [], []
+        for lo in range(0, len(ids), 500):
+            batch = [int(i) for i in ids[lo : lo + 500]]
+            marks = ",".join("?" * len(batch))
+            for rid, blob in self._conn.execute(
+                f"SELECT id, data FROM chunks WHERE id IN ({marks})", batch
+            ):
+                block = decode_block(blob)
+                parts_ts.append(block.ts)
+                parts_sid.append(np.full(len(block.ts), rid & sc.SID_MASK, dtype=np.int64))
+                parts_val.append(block.values)
+        return (
+            np.concatenate([*parts_ts, ts]),
+            np.concatenate([*parts_sid, sid]),
+            np.concatenate([*parts_val, val]),
+        )
+
+    def _retention(self, now: int) -> None:
+        opts = self.options
+        plans = (
+            ("chunks", sc.CHUNK_MS, opts.raw_retention_s, "raw samples"),
+            ("rollup_1m", sc.ROLLUP_1M_WINDOW_MS, opts.rollup_1m_retention_s, "1-minute rollups"),
+            ("rollup_1h", sc.ROLLUP_1H_WINDOW_MS, opts.rollup_1h_retention_s, "1-hour rollups"),
+        )
+        for table, width, keep_s, what in plans:
+            cutoff = now - int(keep_s * 1000)
+            self._drop_before(table, cutoff // width, f"{what} older than {keep_s / 86400:g} days")
+        if opts.max_bytes:
+            self._enforce_size(opts.max_bytes)
+
+    def _drop_before(self, table: str, bucket: int, why: str) -> int:
+        dropped = 0
+
+        def work(conn: sqlite3.Connection) -> None:
+            nonlocal dropped
+            cur = conn.execute(f"DELETE FROM {table} WHERE id < ?", (sc.row_id(bucket, 0),))
+            dropped = cur.rowcount
+
+        if bucket > 0 and self._transaction(work) and dropped:
+            log.info("store retention: dropped %d %s rows (%s)", dropped, table, why)
+        return dropped
+
+    def used_bytes(self) -> int:
+        pages, free, size = (
+            self._conn.execute(f"PRAGMA {p}").fetchone()[0]
+            for p in ("page_count", "freelist_count", "page_size")
+        )
+        return int((pages - free) * size)
+
+    def _enforce_size(self, cap: int) -> None:
+        """Drop the oldest hour of the finest data left until the file fits the cap."""
+        for table, width, step in (
+            ("chunks", sc.CHUNK_MS, 6),
+            ("rollup_1m", sc.ROLLUP_1M_WINDOW_MS, 24),
+            ("rollup_1h", sc.ROLLUP_1H_WINDOW_MS, 7),
+        ):
+            for _ in range(10_000):
+                if self.used_bytes() <= cap:
+                    return
+                oldest = self._conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
+                if oldest is None:
+                    break
+                bucket = (oldest >> sc.ID_BITS) + step
+                if not self._drop_before(table, bucket, f"size cap {cap} bytes reached"):
+                    break
+
+    # ----------------------------------------------------------- the thread
+
+    def start(self) -> None:
+        """Start the writer thread: commit every commit_interval, then maintain."""
+        if self.readonly or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="edgewatch-store", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = self.options.commit_interval_s
+        while not self._stop.wait(interval):
+            try:
+                if self.commit():
+                    self.maintain()
+            except Exception:
+                self.write_errors += 1
+                log.exception("store: writer error (will retry)")
+
+    def close(self) -> None:
+        """Stop the writer and make everything appended durable (one last try)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=30)
+            self._thread = None
+        if not self.readonly:
+            self.commit()
+        super().close()
+
+    # ----------------------------------------------------------------- reads
+
+    def _head_rows_for(self, sid: int) -> tuple[I64, F64] | None:
+        if self.readonly:
+            return None
+        with self._lock:
+            ts, val = self._head.rows_for(sid)
+            parts_ts, parts_val = [ts.copy()], [val.copy()]
+            if self._in_flight is not None:
+                f_ts, f_sid, f_val = self._in_flight
+                sel = f_sid == sid
+                parts_ts.insert(0, f_ts[sel])
+                parts_val.insert(0, f_val[sel])
+        return np.concatenate(parts_ts), np.concatenate(parts_val)
+
+    def stats(self) -> StoreStats:
+        try:
+            size = self.path.stat().st_size
+            wal = self.path.with_name(self.path.name + "-wal")
+            size += wal.stat().st_size if wal.exists() else 0
+        except OSError:
+            size = 0
+        return StoreStats(
+            series=len(self._keys_by_id),
+            samples_ingested=self.samples_ingested,
+            file_bytes=size,
+            commits=self.commits,
+            last_commit_seconds=self.last_commit_seconds,
+            write_errors=self.write_errors,
+            pending_samples=self._head.uncommitted,
+            dropped_samples=self.dropped_samples,
+            compacted_until_ms=self._compacted_until,
+        )
+
+
+def _by_sid(r: ru.Rollup) -> ru.Rollup:
+    return r.take(np.lexsort((r.ts, r.sid)))
+
+
+def _split(r: ru.Rollup, end: int) -> tuple[ru.Rollup, ru.Rollup]:
+    """Rollups of windows that ended by ``end`` (to write), and the rest (still open)."""
+    closed = r.ts < end
+    return r.take(closed), r.take(~closed)
+
+
+def _write_rollups(conn: sqlite3.Connection, table: str, r: ru.Rollup, window: int) -> None:
+    if r.size == 0:
+        return
+    r = r.take(np.lexsort((r.ts, r.ts // window, r.sid)))
+    key = (r.ts // window << sc.ID_BITS) | r.sid
+    starts = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1, [len(key)]))
+    rows = []
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        fields = (r.min[a:b], r.max[a:b], r.sum[a:b], r.n[a:b], r.last[a:b])
+        rows.append((int(key[a]), ru.encode(r.ts[a:b], fields)))
+    rows.sort()
+    conn.executemany(f"INSERT OR REPLACE INTO {table}(id, data) VALUES (?, ?)", rows)
