@@ -22,8 +22,10 @@ compressed with zstd. Decoding gives back the values bit for bit.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
+from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -177,11 +179,40 @@ def decimals_of(values: F64, starts: I64) -> I64:
     return np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
 
 
+def _second_order(d1: I64, starts: I64) -> I64:
+    """Deltas of first-order deltas; a segment's first value stays raw, its second plain."""
+    dd = _deltas_within(d1, starts)
+    if len(d1):
+        second = starts[:-1] + 1
+        second = second[second < starts[1:]]
+        dd[second] = d1[second]
+    return dd
+
+
+def _first_order(dd: I64, starts: I64) -> I64:
+    """Inverse of _second_order."""
+    if len(dd):
+        second = starts[:-1] + 1
+        has = second < starts[1:]
+        dd = dd.copy()
+        dd[second[has]] -= dd[starts[:-1][has]]
+    return _undelta_within(dd, starts)
+
+
+def _abs_cost(x: I64, starts: I64) -> F64:
+    """Per segment: sum of |x| leaving out each segment's first (raw) value."""
+    cost = np.abs(x.astype(np.float64))
+    cost[starts[:-1]] = 0.0
+    return _reduce(np.add, cost, starts)
+
+
 class _Transformed(NamedTuple):
     ids: I64
     starts: I64
     quanta: I64
     decimals: I64
+    mults: I64  # integer segments: the gcd that every delta was divided by
+    orders: I64  # integer segments: 1 = deltas, 2 = deltas of deltas
     tick_words: npt.NDArray[np.uint64]
     value_words: npt.NDArray[np.uint64]
 
@@ -189,46 +220,65 @@ class _Transformed(NamedTuple):
 def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transformed:
     n = len(ts)
     starts = segment_starts(seg_ids)
+    nseg = len(starts) - 1
     ids = seg_ids[starts[:-1]] if n else np.zeros(0, dtype=np.int64)
     quanta = choose_quanta(ts, starts, tolerance)
     q_per = _per_sample(starts, quanta)
     ticks = (ts + q_per // 2) // q_per
-    dticks = _deltas_within(ticks, starts)
-    ddticks = _deltas_within(dticks, starts)
-    if n:  # the second sample of a segment keeps its plain delta
-        second = starts[:-1] + 1
-        second = second[second < starts[1:]]
-        ddticks[second] = dticks[second]
+    ddticks = _second_order(_deltas_within(ticks, starts), starts)
 
     decimals = decimals_of(values, starts)
     dec_per = _per_sample(starts, decimals)
     is_int = dec_per != FLOAT_MODE
     words = np.empty(n, dtype=np.uint64)
+    mults = np.ones(nseg, dtype=np.int64)
+    orders = np.ones(nseg, dtype=np.int64)
     if is_int.any():
         scaled = np.zeros(n, dtype=np.int64)
         scaled[is_int] = np.round(values[is_int] * _POW10[dec_per[is_int]])
-        words_int = _zigzag(_deltas_within(scaled, starts))
-        words[is_int] = words_int[is_int]
+        d1 = _deltas_within(scaled, starts)
+        # Byte counts in pages, sizes in KiB: divide deltas by their common factor.
+        rest = np.abs(d1)
+        rest[starts[:-1]] = 0
+        mults = np.maximum(_reduce(np.gcd, rest, starts), 1)
+        m_per = _per_sample(starts, mults)
+        first = starts[:-1]
+        d1_raw_first = d1[first].copy()
+        d1 //= m_per
+        d1[first] = d1_raw_first
+        # Counters at a steady rate: deltas of deltas are smaller.
+        d2 = _second_order(d1, starts)
+        orders = np.where(_abs_cost(d2, starts) < 0.7 * _abs_cost(d1, starts), 2, 1)
+        chosen = np.where(_per_sample(starts, orders) == 2, d2, d1)
+        words[is_int] = _zigzag(chosen)[is_int]
     if (~is_int).any():
         bits = values.view(np.uint64)
         xor = bits.copy()
         xor[1:] ^= bits[:-1]
         xor[starts[:-1]] = bits[starts[:-1]]
         words[~is_int] = xor[~is_int]
-    return _Transformed(ids, starts, quanta, decimals, _zigzag(ddticks), words)
+    return _Transformed(ids, starts, quanta, decimals, mults, orders, _zigzag(ddticks), words)
+
+
+_META_BYTES = 8 + 4 + 8 + 1 + 8 + 1  # id, count, quantum, decimals, mult, order
 
 
 def _pack(t: _Transformed, first: int, last: int, level: int) -> bytes:
     """Serialise segments first..last-1 of a transformed block."""
     a, b = int(t.starts[first]), int(t.starts[last])
+    seg = slice(first, last)
     counts = np.diff(t.starts[first : last + 1]).astype(np.uint32)
-    body = (
-        t.ids[first:last].astype(np.int64).tobytes()
-        + counts.tobytes()
-        + t.quanta[first:last].astype(np.int64).tobytes()
-        + t.decimals[first:last].astype(np.int8).tobytes()
-        + _shuffle(t.tick_words[a:b])
-        + _shuffle(t.value_words[a:b])
+    body = b"".join(
+        (
+            t.ids[seg].astype(np.int64).tobytes(),
+            counts.tobytes(),
+            t.quanta[seg].astype(np.int64).tobytes(),
+            t.decimals[seg].astype(np.int8).tobytes(),
+            t.mults[seg].astype(np.int64).tobytes(),
+            t.orders[seg].astype(np.int8).tobytes(),
+            _shuffle(t.tick_words[a:b]),
+            _shuffle(t.value_words[a:b]),
+        )
     )
     return _HEADER.pack(MAGIC, last - first, b - a) + _compressor(level).compress(body)
 
@@ -242,11 +292,28 @@ def encode_block(
 
 
 def encode_segments(
-    seg_ids: I64, ts: I64, values: F64, *, tolerance: float = 0.0, level: int = 3
-) -> list[tuple[int, bytes]]:
-    """Like encode_block, but one blob per segment: ``[(seg_id, blob), ...]``."""
+    seg_ids: I64,
+    ts: I64,
+    values: F64,
+    *,
+    tolerance: float = 0.0,
+    level: int = 3,
+    group_of: Callable[[I64], I64] | None = None,
+) -> tuple[list[tuple[int, bytes]], I64]:
+    """Like encode_block, but one blob per segment: ``[(seg_id, blob), ...]``.
+
+    With ``group_of`` (segment ids -> group ids, equal for neighbours), one blob
+    per group of consecutive segments: ``[(group_id, blob), ...]``. Also
+    returns each sample's decimals (FLOAT_MODE for float segments), which
+    rollups reuse to keep their sums exact.
+    """
     t = _transform(seg_ids, ts, values, tolerance)
-    return [(int(sid), _pack(t, i, i + 1, level)) for i, sid in enumerate(t.ids)]
+    groups = t.ids if group_of is None else group_of(t.ids)
+    bounds = segment_starts(groups)
+    blobs = [
+        (int(groups[a]), _pack(t, int(a), int(b), level)) for a, b in itertools.pairwise(bounds)
+    ]
+    return blobs, _per_sample(t.starts, t.decimals)
 
 
 def decode_block(blob: bytes) -> Block:
@@ -260,7 +327,7 @@ def decode_block(blob: bytes) -> Block:
         body = _decompressor().decompress(blob[_HEADER.size :])
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupt block: {exc}") from exc
-    expected = nseg * (8 + 4 + 8 + 1) + n * 16
+    expected = nseg * _META_BYTES + n * 16
     if len(body) != expected:
         raise CodecError(f"block length {len(body)} != {expected}")
     pos = 0
@@ -275,26 +342,27 @@ def decode_block(blob: bytes) -> Block:
     counts = take(nseg, np.uint32, 4).astype(np.int64)
     quanta = take(nseg, np.int64, 8).astype(np.int64)
     decimals = take(nseg, np.int8, 1).astype(np.int64)
+    mults = take(nseg, np.int64, 8).astype(np.int64)
+    orders = take(nseg, np.int8, 1).astype(np.int64)
     ddticks = _unzigzag(_unshuffle(body[pos : pos + n * 8], n))
     words = _unshuffle(body[pos + n * 8 : pos + n * 16], n)
 
     starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    if n:
-        second = starts[:-1] + 1
-        has_second = second < starts[1:]
-        ddticks = ddticks.copy()
-        # The second sample's delta was stored plain: turn it back into a delta-of-delta.
-        ddticks[second[has_second]] -= ddticks[starts[:-1][has_second]]
-    ticks = _undelta_within(_undelta_within(ddticks, starts), starts)
+    ticks = _undelta_within(_first_order(ddticks, starts), starts)
     ts = ticks * _per_sample(starts, quanta)
 
     dec_per = _per_sample(starts, decimals)
     is_int = dec_per != FLOAT_MODE
     values = np.empty(n, dtype=np.float64)
     if is_int.any():
-        scaled = _undelta_within(_unzigzag(words), starts)
-        ints = scaled[is_int].astype(np.float64)
-        values[is_int] = ints / _POW10[dec_per[is_int]]
+        coded = _unzigzag(words)
+        d1 = np.where(_per_sample(starts, orders) == 2, _first_order(coded, starts), coded)
+        first = starts[:-1][counts > 0]
+        raw_first = d1[first].copy()
+        d1 = d1 * _per_sample(starts, mults)
+        d1[first] = raw_first
+        scaled = _undelta_within(d1, starts)
+        values[is_int] = scaled[is_int].astype(np.float64) / _POW10[dec_per[is_int]]
     if (~is_int).any():
         prefix = np.bitwise_xor.accumulate(words)
         before = np.zeros(len(starts) - 1, dtype=np.uint64)

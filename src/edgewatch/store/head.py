@@ -55,6 +55,9 @@ class HeadBuffer:
         top = int(np.max(ts)) if isinstance(ts, np.ndarray) else ts
         self.max_ts = max(self.max_ts, top)
 
+    def min_ts(self) -> int:
+        return int(self._ts[: self.n].min()) if self.n else np.iinfo(np.int64).max
+
     def rows(self, a: int = 0, b: int | None = None) -> tuple[I64, I32, F64]:
         b = self.n if b is None else b
         return self._ts[a:b].copy(), self._sid[a:b].copy(), self._val[a:b].copy()

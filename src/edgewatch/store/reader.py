@@ -122,8 +122,18 @@ class Reader:
             ).fetchall()
         return rows
 
+    def _bucket_range(self, table: str, start: int, end: int, width: int) -> range:
+        """Buckets of [start, end] that can hold rows: clamped to the table's extent."""
+        lo, hi = self._conn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        if lo is None:
+            return range(0)
+        first = max(start // width, lo >> sc.ID_BITS)
+        last = min(end // width, hi >> sc.ID_BITS)
+        return range(first, last + 1)
+
     def _raw(self, sid: int, start: int, end: int) -> tuple[I64, F64]:
-        ids = [sc.row_id(b, sid) for b in range(start // sc.CHUNK_MS, end // sc.CHUNK_MS + 1)]
+        buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
+        ids = [sc.row_id(b, sid) for b in buckets]
         parts_ts, parts_val = [], []
         for _, blob in self._fetch("chunks", ids):
             block = decode_block(blob)
@@ -166,7 +176,8 @@ class Reader:
             "1h": ("rollup_1h", sc.ROLLUP_1H_MS, sc.ROLLUP_1H_WINDOW_MS, "rolled_1h_until"),
         }[tier]
         rolled = sc.get_meta(self._conn, key)
-        ids = [sc.row_id(w, sid) for w in range(start // window, min(end, rolled) // window + 1)]
+        windows = self._bucket_range(table, start, min(end, rolled), window)
+        ids = [sc.row_id(w, sid) for w in windows]
         parts = [ru.decode(blob, sid) for _, blob in self._fetch(table, ids)] if rolled else []
         if end >= rolled:  # not rolled up yet: compute from raw samples
             ts, vals = self._raw(sid, max(start, rolled) // width * width, end)

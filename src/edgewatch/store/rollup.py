@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from edgewatch.store.codec import F64, FLOAT_MODE, I64, decimals_of, decode_block, encode_block
+from edgewatch.store.codec import F64, FLOAT_MODE, I64, decimals_of, decode_block, encode_segments
 
 FIELDS = ("min", "max", "sum", "count", "last")  # "count" is the field n
 
@@ -56,8 +56,8 @@ def _groups(sid: I64, ts: I64, width: int) -> tuple[I64, I64]:
     return bucket, starts
 
 
-def from_samples(sid: I64, ts: I64, values: F64, width: int) -> Rollup:
-    """Rollups of raw samples sorted by (sid, ts)."""
+def from_samples(sid: I64, ts: I64, values: F64, width: int, decimals: I64 | None = None) -> Rollup:
+    """Rollups of raw samples sorted by (sid, ts); ``decimals`` per sample if known."""
     if len(ts) == 0:
         return Rollup.empty()
     bucket, starts = _groups(sid, ts, width)
@@ -65,7 +65,11 @@ def from_samples(sid: I64, ts: I64, values: F64, width: int) -> Rollup:
     sums = np.add.reduceat(values, first)
     # Sums of exact decimals are rounded back to those decimals, so they compress
     # like the raw values instead of as full-precision floats.
-    dec = decimals_of(values, starts)
+    if decimals is None:
+        dec = decimals_of(values, starts)
+    else:  # a group is exact at the coarsest decimals any of its samples needs
+        dec = np.maximum.reduceat(decimals, first)
+        dec[np.minimum.reduceat(decimals, first) == FLOAT_MODE] = FLOAT_MODE
     exact = dec != FLOAT_MODE
     sums[exact] = np.round(sums[exact] * 10.0 ** dec[exact]) / 10.0 ** dec[exact]
     return Rollup(
@@ -96,10 +100,24 @@ def from_rollups(r: Rollup, width: int) -> Rollup:
     )
 
 
-def encode(ts: I64, fields: tuple[F64, F64, F64, F64, F64]) -> bytes:
-    n = len(ts)
-    seg = np.repeat(np.arange(len(FIELDS), dtype=np.int64), n)
-    return encode_block(seg, np.tile(ts, len(FIELDS)), np.concatenate(fields), level=3)
+def encode_rows(r: Rollup, window: int) -> list[tuple[int, bytes]]:
+    """One blob per (window, series): ``[(row_id, blob), ...]`` sorted by row id.
+
+    Each blob is a block of five segments (min, max, sum, count, last) over
+    the bucket timestamps; all rows are transformed in one vectorised pass.
+    """
+    from edgewatch.store.schema import ID_BITS
+
+    row = (r.ts // window << ID_BITS) | r.sid
+    nf = len(FIELDS)
+    seg = (np.repeat(row, nf) * 8 + np.tile(np.arange(nf), r.size)).astype(np.int64)
+    ts = np.repeat(r.ts, nf)
+    vals = np.column_stack([r.min, r.max, r.sum, r.n, r.last]).reshape(-1)
+    order = np.lexsort((ts, seg))
+    blobs, _ = encode_segments(
+        seg[order], ts[order], vals[order], level=3, group_of=lambda ids: ids // 8
+    )
+    return sorted(blobs)
 
 
 def decode(blob: bytes, sid: int) -> Rollup:

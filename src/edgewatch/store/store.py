@@ -64,13 +64,23 @@ class StoreStats(NamedTuple):
 
 def _sorted_unique(ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
     """Sort by (sid, ts); of samples with the same (sid, ts) keep the last given."""
-    order = np.lexsort((ts, sid))
-    ts, sid, val = ts[order], sid[order], val[order]
-    if len(ts) > 1:
-        keep = np.ones(len(ts), dtype=bool)
-        keep[:-1] = (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])
-        ts, sid, val = ts[keep], sid[keep], val[keep]
-    return ts, sid, val
+    if len(ts) == 0:
+        return ts, sid, val
+    lo = int(ts.min())
+    if int(ts.max()) - lo < 1 << 43 and int(sid.max()) <= sc.MAX_SERIES:
+        # One stable sort of a packed key is ~8x faster than lexsort.
+        key = (sid << 43) | (ts - lo)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        same = key[1:] == key[:-1]
+    else:
+        order = np.lexsort((ts, sid))
+        same = (sid[order][1:] == sid[order][:-1]) & (ts[order][1:] == ts[order][:-1])
+    if same.any():
+        keep = np.ones(len(order), dtype=bool)
+        keep[:-1] = ~same
+        order = order[keep]
+    return ts[order], sid[order], val[order]
 
 
 class Store(Reader):
@@ -296,8 +306,7 @@ class Store(Reader):
 
     def _has_late(self) -> bool:
         with self._lock:
-            n = self._head.n
-            return n > 0 and bool((self._head.rows(0, n)[0] < self._compacted_until).any())
+            return self._head.min_ts() < self._compacted_until
 
     def _compact(self, cutoff: int) -> None:
         with self._lock:
@@ -312,13 +321,18 @@ class Store(Reader):
             ts, sid, val = self._merge_existing(late_ids, ts, sid, val)
         ts, sid, val = _sorted_unique(ts, sid, val)
         bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
-        chunks = encode_segments(
+        chunks, decimals = encode_segments(
             bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance, level=CHUNK_LEVEL
         )
         chunks.sort()
         fresh = ts >= previous
         pending_1m = ru.Rollup.concat(
-            [self._pending_1m, ru.from_samples(sid[fresh], ts[fresh], val[fresh], sc.ROLLUP_1M_MS)]
+            [
+                self._pending_1m,
+                ru.from_samples(
+                    sid[fresh], ts[fresh], val[fresh], sc.ROLLUP_1M_MS, decimals[fresh]
+                ),
+            ]
         )
         r1 = cutoff // sc.ROLLUP_1M_WINDOW_MS * sc.ROLLUP_1M_WINDOW_MS
         r2 = cutoff // sc.ROLLUP_1H_WINDOW_MS * sc.ROLLUP_1H_WINDOW_MS
@@ -401,11 +415,8 @@ class Store(Reader):
 
     def _enforce_size(self, cap: int) -> None:
         """Drop the oldest hour of the finest data left until the file fits the cap."""
-        for table, width, step in (
-            ("chunks", sc.CHUNK_MS, 6),
-            ("rollup_1m", sc.ROLLUP_1M_WINDOW_MS, 24),
-            ("rollup_1h", sc.ROLLUP_1H_WINDOW_MS, 7),
-        ):
+        # (table, buckets dropped per step: an hour of raw, a day of 1m, a week of 1h)
+        for table, step in (("chunks", 6), ("rollup_1m", 24), ("rollup_1h", 7)):
             for _ in range(10_000):
                 if self.used_bytes() <= cap:
                     return
@@ -494,12 +505,5 @@ def _split(r: ru.Rollup, end: int) -> tuple[ru.Rollup, ru.Rollup]:
 def _write_rollups(conn: sqlite3.Connection, table: str, r: ru.Rollup, window: int) -> None:
     if r.size == 0:
         return
-    r = r.take(np.lexsort((r.ts, r.ts // window, r.sid)))
-    key = (r.ts // window << sc.ID_BITS) | r.sid
-    starts = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1, [len(key)]))
-    rows = []
-    for a, b in zip(starts[:-1], starts[1:], strict=True):
-        fields = (r.min[a:b], r.max[a:b], r.sum[a:b], r.n[a:b], r.last[a:b])
-        rows.append((int(key[a]), ru.encode(r.ts[a:b], fields)))
-    rows.sort()
+    rows = ru.encode_rows(r, window)
     conn.executemany(f"INSERT OR REPLACE INTO {table}(id, data) VALUES (?, ?)", rows)
