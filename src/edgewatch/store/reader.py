@@ -80,7 +80,7 @@ class Reader:
         """Samples of every matching series in [start_ms, end_ms].
 
         Without ``step_ms``: raw samples. With it: one point per step bucket
-        (bucket start as timestamp), aggregated by ``agg``; ``resolution``
+        (bucket start on the step grid as timestamp), aggregated by ``agg``; ``resolution``
         ``auto`` reads 1-hour rollups for steps of an hour or more, 1-minute
         rollups for steps of a minute or more, and raw samples below that;
         ``raw``, ``1m`` or ``1h`` force one.
@@ -228,7 +228,7 @@ def thin(ts: I64, vals: F64, start: int, step: int, agg: str) -> tuple[I64, F64]
     """One point per step bucket of raw samples."""
     if len(ts) == 0:
         return ts, vals
-    first, out_ts = _bucket_starts(ts, start, step)
+    first, out_ts = _bucket_starts(ts, start - start % step, step)
     counts = np.diff(np.append(first, len(ts))).astype(np.float64)
     if agg == "avg":
         out = np.add.reduceat(vals, first) / counts
@@ -250,7 +250,7 @@ def thin_rollups(r: ru.Rollup, start: int, step: int, agg: str) -> tuple[I64, F6
     if r.size == 0:
         return r.ts, r.sum
     origin = min(start, int(r.ts[0]))
-    first, out_ts = _bucket_starts(r.ts, origin, step)
+    first, out_ts = _bucket_starts(r.ts, origin - origin % step, step)
     if agg in ("avg", "sum", "count"):
         sums = np.add.reduceat(r.sum, first)
         counts = np.add.reduceat(r.n, first)
