@@ -119,7 +119,8 @@ def read_all(path: Path) -> dict[str, dict[int, float]]:
     store = Store.open(path, StoreOptions(), readonly=True)
     try:
         out: dict[str, dict[int, float]] = {}
-        for data in store.read(ALL_SERIES, 0, int(time.time() * 1000) + 3_600_000):
+        now_ms = int(time.time() * 1000)
+        for data in store.read(ALL_SERIES, now_ms - 86_400_000, now_ms + 3_600_000):
             series = out.setdefault(str(data.key), {})
             series.update(
                 zip((int(t) for t in data.ts), (float(v) for v in data.values), strict=True)

@@ -96,6 +96,12 @@ def test_sighup_reloads_config_and_keeps_the_old_one_when_broken(tmp_path: Path)
         agent.start()
         agent.wait_log("edgewatch running")
 
+        def memory_stored() -> bool:
+            if not agent.store_file.exists():
+                return False
+            return any(k.startswith("node_memory") for k in read_all(agent.store_file))
+
+        wait_for(memory_stored, what="memory samples before the reload")
         agent.config_path.write_text(
             FAST_CONFIG.replace("memory: {interval: 1s}", "memory: {enabled: false}")
         )
@@ -137,12 +143,12 @@ def test_sighup_reloads_config_and_keeps_the_old_one_when_broken(tmp_path: Path)
 
 
 def test_data_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    not_a_dir = tmp_path / "file"
-    not_a_dir.write_text("x")
-    result = _run_cli("run", "--data-dir", str(not_a_dir))
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    result = _run_cli("run", "--data-dir", str(a_file / "data"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert f"cannot use data directory {not_a_dir}" in result.stderr
+    assert f"cannot use data directory {a_file / 'data'}: Not a directory" in result.stderr
 
 
 def test_foreign_file_at_the_store_path_is_refused_and_kept(tmp_path: Path) -> None:

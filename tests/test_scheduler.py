@@ -119,8 +119,9 @@ def test_samples_are_stamped_with_the_interval_grid_tick() -> None:
         return rec
 
     rec = run(main())
-    assert rec.ticks["fast_value"] == list(range(1_000_000, 1_012_001, 1000))
-    assert rec.ticks["slow_value"] == [1_000_000, 1_005_000, 1_010_000]
+    # The first collection is on the next whole second after the start, then on the grid.
+    assert rec.ticks["fast_value"] == list(range(1_001_000, 1_012_001, 1000))
+    assert rec.ticks["slow_value"] == [1_001_000, 1_005_000, 1_010_000]
 
 
 def test_overrunning_collector_skips_ticks_instead_of_piling_up() -> None:
@@ -136,8 +137,8 @@ def test_overrunning_collector_skips_ticks_instead_of_piling_up() -> None:
 
     rec, skipped = run(main())
     ticks = rec.ticks["slow_value"]
-    # Each collection takes 2.5 s: it runs at 0, 3, 6, 9 (grid ticks), skipping 2 each time.
-    assert ticks == [2_000_000, 2_003_000, 2_006_000, 2_009_000]
+    # Each collection takes 2.5 s: it runs at 1, 4, 7, 10 (grid ticks), skipping 2 each time.
+    assert ticks == [2_001_000, 2_004_000, 2_007_000, 2_010_000]
     assert skipped == 8  # two per collection, the last one's included
 
 
@@ -166,8 +167,8 @@ def test_failing_collector_is_counted_logged_once_per_message_and_kept(
     assert len(lines) == 2
     assert any("flaky" in m and "RuntimeError: sensor gone" in m for m in lines)
     assert any("RuntimeError: permission denied" in m for m in lines)
-    # It kept being scheduled: calls 7..10 succeeded.
-    assert rec.ticks["flaky_value"] == [3_006_000, 3_007_000, 3_008_000, 3_009_000]
+    # It kept being scheduled: calls 7..9 succeeded.
+    assert rec.ticks["flaky_value"] == [3_007_000, 3_008_000, 3_009_000]
 
 
 def test_throttle_stretches_only_expensive_collectors_and_errors_survive_restart() -> None:
@@ -186,10 +187,9 @@ def test_throttle_stretches_only_expensive_collectors_and_errors_survive_restart
 
     rec = run(main())
     procs = rec.ticks["processes_value"]
-    assert procs[:4] == [4_000_000, 4_001_000, 4_002_000, 4_003_000]
-    # After the throttle: the next 4 s grid point, then every 4 s.
-    assert procs[4:] == [4_004_000, 4_008_000, 4_012_000, 4_016_000]
-    assert len(rec.ticks["cpu_value"]) == 17
+    # The tick already scheduled (4004) runs, then every 4 s on the 4 s grid.
+    assert procs == [4_001_000, 4_002_000, 4_003_000, 4_004_000, 4_008_000, 4_012_000, 4_016_000]
+    assert len(rec.ticks["cpu_value"]) == 16
 
 
 def test_expensive_by_kind_or_by_class_attribute() -> None:

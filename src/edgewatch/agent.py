@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import signal
+import time
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -222,7 +223,8 @@ class Agent:
         while True:
             await self._clock.sleep(BUDGET_CHECK_S)
             before = budget.factor
-            changed = budget.observe(self._clock.time(), process_cpu_seconds())
+            # Monotonic: a wall clock stepped by NTP (no RTC) must not skew the window.
+            changed = budget.observe(time.monotonic(), process_cpu_seconds())
             if changed is None or self._scheduler is None:
                 continue
             names = ", ".join(self._scheduler.set_throttle(changed)) or "no expensive collector"

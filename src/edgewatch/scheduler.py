@@ -2,7 +2,9 @@
 
 Every collector gets its own asyncio task. A tick is a point of the collector's
 interval grid (``tick = floor(now / interval) * interval``, in ms), so samples of
-different collectors line up with each other and across restarts. ``collect()``
+different collectors line up with each other and across restarts; the first
+collection after a start happens on the next whole second, so a restart never
+stamps a tick its predecessor already wrote. ``collect()``
 runs in a worker thread; its samples are handed to the sink stamped with the tick
 it was scheduled for, not the moment it happened to run. A collection that
 overruns its interval skips the ticks it missed instead of piling up. A collector
@@ -134,8 +136,12 @@ class Scheduler:
         return names
 
     async def _run(self, state: CollectorState) -> None:
-        step = state.effective_interval_ms
-        tick = _now_ms(self._clock) // step * step
+        # The first collection: the next whole second (or finer grid tick) strictly
+        # after now, so a restarted agent never re-stamps a tick its predecessor wrote.
+        first_step = min(state.effective_interval_ms, 1000)
+        now = _now_ms(self._clock)
+        tick = now // first_step * first_step + first_step
+        await self._clock.sleep((tick - now) / 1000)
         while True:
             await self._collect_once(state, tick)
             step = state.effective_interval_ms

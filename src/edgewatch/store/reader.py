@@ -17,7 +17,7 @@ import numpy as np
 from edgewatch.model import SeriesKey
 from edgewatch.store import rollup as ru
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import F64, I64, Block, decode_block
+from edgewatch.store.codec import F64, I64, Block, decode_block, decode_blocks
 from edgewatch.store.selector import Selector, parse_selector
 
 if TYPE_CHECKING:
@@ -134,11 +134,8 @@ class Reader:
     def _raw(self, sid: int, start: int, end: int) -> tuple[I64, F64]:
         buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
         ids = [sc.row_id(b, sid) for b in buckets]
-        parts_ts, parts_val = [], []
-        for _, blob in self._fetch("chunks", ids):
-            block = decode_block(blob)
-            parts_ts.append(block.ts)
-            parts_val.append(block.values)
+        block = decode_blocks([blob for _, blob in self._fetch("chunks", ids)])
+        parts_ts, parts_val = [block.ts], [block.values]
         if end >= self._compacted_until - sc.CHUNK_MS:
             head = self._head_rows_for(sid)
             if head is None:
@@ -178,7 +175,7 @@ class Reader:
         rolled = sc.get_meta(self._conn, key)
         windows = self._bucket_range(table, start, min(end, rolled), window)
         ids = [sc.row_id(w, sid) for w in windows]
-        parts = [ru.decode(blob, sid) for _, blob in self._fetch(table, ids)] if rolled else []
+        parts = [ru.decode([blob for _, blob in self._fetch(table, ids)], sid)] if rolled else []
         if end >= rolled:  # not rolled up yet: compute from raw samples
             ts, vals = self._raw(sid, max(start, rolled) // width * width, end)
             parts.append(ru.from_samples(np.full(len(ts), sid, dtype=np.int64), ts, vals, width))

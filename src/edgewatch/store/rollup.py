@@ -7,12 +7,13 @@ field) sharing the bucket timestamps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from edgewatch.store.codec import F64, FLOAT_MODE, I64, decimals_of, decode_block, encode_segments
+from edgewatch.store.codec import F64, FLOAT_MODE, I64, decimals_of, decode_blocks, encode_segments
 
 FIELDS = ("min", "max", "sum", "count", "last")  # "count" is the field n
 
@@ -120,8 +121,11 @@ def encode_rows(r: Rollup, window: int) -> list[tuple[int, bytes]]:
     return sorted(blobs)
 
 
-def decode(blob: bytes, sid: int) -> Rollup:
-    block = decode_block(blob)
-    n = len(block.ts) // len(FIELDS)
-    cols = [block.values[i * n : (i + 1) * n] for i in range(len(FIELDS))]
-    return Rollup(np.full(n, sid, dtype=np.int64), block.ts[:n], *cols)
+def decode(blobs: Sequence[bytes], sid: int) -> Rollup:
+    """Rollups of one series from its rows, in row order."""
+    block = decode_blocks(blobs)
+    nseg = len(block.ids)
+    field = np.repeat(np.arange(nseg) % len(FIELDS), np.diff(block.starts))
+    cols = [block.values[field == i] for i in range(len(FIELDS))]
+    ts = block.ts[field == 0]
+    return Rollup(np.full(len(ts), sid, dtype=np.int64), ts, *cols)

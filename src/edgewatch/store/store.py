@@ -179,7 +179,7 @@ class Store(Reader):
         rows = self._conn.execute(
             f"SELECT id, data FROM {table} WHERE id >= ? AND id < ?", (lo, hi)
         ).fetchall()
-        r = ru.Rollup.concat([ru.decode(blob, rid & sc.SID_MASK) for rid, blob in rows])
+        r = ru.Rollup.concat([ru.decode([blob], rid & sc.SID_MASK) for rid, blob in rows])
         order = np.lexsort((r.ts, r.sid))
         return r.take(order)
 
