@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import click
 
-
 from edgewatch import __version__
+from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.commands.config import config_group
 from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
 from edgewatch.commands.run import run_cmd
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="edgewatch")
 def cli() -> None:
     """edgewatch: monitoring for edge devices and small Linux servers."""

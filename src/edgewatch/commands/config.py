@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.config import (
     Config,
     ConfigError,
@@ -16,12 +17,12 @@ from edgewatch.config import (
 )
 
 
-@click.group("config")
+@click.group("config", context_settings=CONTEXT_SETTINGS)
 def config_group() -> None:
     """Check, describe and print the edgewatch configuration."""
 
 
-@config_group.command("validate")
+@config_group.command("validate", context_settings=CONTEXT_SETTINGS)
 @click.argument(
     "files", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path)
 )
@@ -40,7 +41,7 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
         raise SystemExit(ConfigError.exit_code)
 
 
-@config_group.command("schema")
+@config_group.command("schema", context_settings=CONTEXT_SETTINGS)
 def schema_cmd() -> None:
     """Print the JSON Schema of the config file (for editor completion and checks)."""
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
@@ -48,7 +49,7 @@ def schema_cmd() -> None:
     click.echo(json.dumps(schema, indent=2))
 
 
-@config_group.command("show")
+@config_group.command("show", context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--config",
     "config_file",

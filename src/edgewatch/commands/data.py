@@ -14,6 +14,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.config import load_config, parse_duration, resolve_config_path, resolve_data_dir
 from edgewatch.errors import UsageError
 from edgewatch.store import SeriesData, Store, StoreError
@@ -71,7 +72,7 @@ def to_selector(text: str | None) -> Selector | None:
 FORMATS = click.Choice(["table", "json", "csv"])
 
 
-@click.command("series")
+@click.command("series", context_settings=CONTEXT_SETTINGS)
 @click.argument("match", required=False)
 @store_options
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
@@ -196,7 +197,7 @@ WRITERS: dict[str, Callable[[IO[str], list[SeriesData]], None]] = {
 }
 
 
-@click.command("query")
+@click.command("query", context_settings=CONTEXT_SETTINGS)
 @click.argument("selector")
 @range_options
 @store_options
@@ -221,7 +222,7 @@ def query_cmd(
     WRITERS[fmt](sys.stdout, data)
 
 
-@click.command("export")
+@click.command("export", context_settings=CONTEXT_SETTINGS)
 @click.argument("selector")
 @range_options
 @store_options

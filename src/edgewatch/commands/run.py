@@ -8,6 +8,7 @@ import logging
 import click
 
 from edgewatch.agent import Agent
+from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.config import load_config, parse_listen, resolve_config_path, resolve_data_dir
 from edgewatch.errors import UsageError
 from edgewatch.store import StoreError
@@ -16,7 +17,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-@click.command("run")
+@click.command("run", context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--config",
     "config_file",
