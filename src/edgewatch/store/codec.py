@@ -199,11 +199,11 @@ def _first_order(dd: I64, starts: I64) -> I64:
     return _undelta_within(dd, starts)
 
 
-def _abs_cost(x: I64, starts: I64) -> F64:
-    """Per segment: sum of |x| leaving out each segment's first (raw) value."""
-    cost = np.abs(x.astype(np.float64))
-    cost[starts[:-1]] = 0.0
-    return _reduce(np.add, cost, starts)
+def _abs_cost(x: I64, starts: I64) -> I64:
+    """Per segment: the largest |x| leaving out each segment's first (raw) value."""
+    cost = np.abs(x)
+    cost[starts[:-1]] = 0
+    return _reduce(np.maximum, cost, starts)
 
 
 class _Transformed(NamedTuple):
@@ -248,7 +248,7 @@ def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transfo
         d1[first] = d1_raw_first
         # Counters at a steady rate: deltas of deltas are smaller.
         d2 = _second_order(d1, starts)
-        orders = np.where(_abs_cost(d2, starts) < 0.7 * _abs_cost(d1, starts), 2, 1)
+        orders = np.where(_abs_cost(d2, starts) * 3 < _abs_cost(d1, starts) * 2, 2, 1)
         chosen = np.where(_per_sample(starts, orders) == 2, d2, d1)
         words[is_int] = _zigzag(chosen)[is_int]
     if (~is_int).any():
@@ -273,18 +273,27 @@ _META = np.dtype(
 )
 
 
-def _pack(t: _Transformed, first: int, last: int, level: int) -> bytes:
+def _meta(t: _Transformed) -> npt.NDArray[np.void]:
+    meta = np.empty(len(t.ids), dtype=_META)
+    meta["id"] = t.ids
+    meta["count"] = np.diff(t.starts)
+    meta["quantum"] = t.quanta
+    meta["decimals"] = t.decimals
+    meta["mult"] = t.mults
+    meta["order"] = t.orders
+    return meta
+
+
+def _pack(t: _Transformed, meta: npt.NDArray[np.void], first: int, last: int, level: int) -> bytes:
     """Serialise segments first..last-1 of a transformed block."""
     a, b = int(t.starts[first]), int(t.starts[last])
-    seg = slice(first, last)
-    meta = np.empty(last - first, dtype=_META)
-    meta["id"] = t.ids[seg]
-    meta["count"] = np.diff(t.starts[first : last + 1])
-    meta["quantum"] = t.quanta[seg]
-    meta["decimals"] = t.decimals[seg]
-    meta["mult"] = t.mults[seg]
-    meta["order"] = t.orders[seg]
-    body = b"".join((meta.tobytes(), _shuffle(t.tick_words[a:b]), _shuffle(t.value_words[a:b])))
+    body = b"".join(
+        (
+            meta[first:last].tobytes(),
+            _shuffle(t.tick_words[a:b]),
+            _shuffle(t.value_words[a:b]),
+        )
+    )
     return _HEADER.pack(MAGIC, last - first, b - a) + _compressor(level).compress(body)
 
 
@@ -293,7 +302,7 @@ def encode_block(
 ) -> bytes:
     """Encode samples sorted by (seg_id, ts) as one blob. ``seg_ids`` is per sample."""
     t = _transform(seg_ids, ts, values, tolerance)
-    return _pack(t, 0, len(t.ids), level)
+    return _pack(t, _meta(t), 0, len(t.ids), level)
 
 
 def encode_segments(
@@ -315,8 +324,10 @@ def encode_segments(
     t = _transform(seg_ids, ts, values, tolerance)
     groups = t.ids if group_of is None else group_of(t.ids)
     bounds = segment_starts(groups)
+    meta = _meta(t)
     blobs = [
-        (int(groups[a]), _pack(t, int(a), int(b), level)) for a, b in itertools.pairwise(bounds)
+        (int(groups[a]), _pack(t, meta, int(a), int(b), level))
+        for a, b in itertools.pairwise(bounds.tolist())
     ]
     return blobs, _per_sample(t.starts, t.decimals)
 
@@ -342,7 +353,47 @@ def _parts(
     if len(body) != m + n * 16:
         raise CodecError(f"block length {len(body)} != {m + n * 16}")
     meta = np.frombuffer(body, dtype=_META, count=nseg)
+    if int(meta["count"].sum()) != n:
+        raise CodecError(f"block segments hold {int(meta['count'].sum())} samples, header says {n}")
     return meta, _unshuffle(body[m : m + n * 8], n), _unshuffle(body[m + n * 8 :], n)
+
+
+def _expand(starts: I64, per_segment: npt.NDArray[np.generic]) -> I64:
+    """Per-segment values per sample; a scalar when every segment has the same one."""
+    arr = per_segment.astype(np.int64)
+    if len(arr) and (arr == arr[0]).all():
+        return arr[:1]  # broadcasts like a scalar, no per-sample copy
+    return _per_sample(starts, arr)
+
+
+def _int_values(
+    words: npt.NDArray[np.uint64], starts: I64, meta: npt.NDArray[np.void], decimals: I64
+) -> F64:
+    coded = _unzigzag(words)
+    orders = meta["order"]
+    if (orders == 1).all():
+        d1 = coded
+    elif (orders == 2).all():
+        d1 = _first_order(coded, starts)
+    else:
+        d1 = np.where(
+            _per_sample(starts, orders.astype(np.int64)) == 2, _first_order(coded, starts), coded
+        )
+    mults = _expand(starts, meta["mult"])
+    if len(mults) != 1 or mults[0] != 1:
+        first = starts[:-1][np.diff(starts) > 0]
+        raw_first = d1[first].copy()
+        d1 = d1 * mults
+        d1[first] = raw_first
+    scaled = _undelta_within(d1, starts)
+    return scaled.astype(np.float64) / _POW10[decimals]
+
+
+def _float_values(words: npt.NDArray[np.uint64], starts: I64) -> F64:
+    prefix = np.bitwise_xor.accumulate(words)
+    before = np.zeros(len(starts) - 1, dtype=np.uint64)
+    before[1:] = prefix[starts[1:-1] - 1]
+    return (prefix ^ _per_sample(starts, before)).view(np.float64)
 
 
 def decode_blocks(blobs: Sequence[bytes]) -> Block:
@@ -362,27 +413,19 @@ def decode_blocks(blobs: Sequence[bytes]) -> Block:
     counts = meta["count"].astype(np.int64)
     starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     ticks = _undelta_within(_first_order(_unzigzag(tick_words), starts), starts)
-    ts = ticks * _per_sample(starts, meta["quantum"].astype(np.int64))
+    ts = ticks * _expand(starts, meta["quantum"])
 
-    dec_per = _per_sample(starts, meta["decimals"].astype(np.int64))
-    is_int = dec_per != FLOAT_MODE
+    decimals = meta["decimals"].astype(np.int64)
     values = np.empty(n, dtype=np.float64)
-    if is_int.any():
-        coded = _unzigzag(words)
-        orders = _per_sample(starts, meta["order"].astype(np.int64))
-        d1 = np.where(orders == 2, _first_order(coded, starts), coded)
-        first = starts[:-1][counts > 0]
-        raw_first = d1[first].copy()
-        d1 = d1 * _per_sample(starts, meta["mult"].astype(np.int64))
-        d1[first] = raw_first
-        scaled = _undelta_within(d1, starts)
-        values[is_int] = scaled[is_int].astype(np.float64) / _POW10[dec_per[is_int]]
-    if (~is_int).any():
-        prefix = np.bitwise_xor.accumulate(words)
-        before = np.zeros(len(starts) - 1, dtype=np.uint64)
-        before[1:] = prefix[starts[1:-1] - 1]
-        bits = prefix ^ _per_sample(starts, before)
-        values[~is_int] = bits.view(np.float64)[~is_int]
+    if (decimals != FLOAT_MODE).all():  # the common case: no float segment
+        values[:] = _int_values(words, starts, meta, _expand(starts, decimals))
+    elif (decimals == FLOAT_MODE).all():
+        values[:] = _float_values(words, starts)
+    else:
+        dec_per = _per_sample(starts, decimals)
+        is_int = dec_per != FLOAT_MODE
+        values[is_int] = _int_values(words, starts, meta, dec_per)[is_int]
+        values[~is_int] = _float_values(words, starts)[~is_int]
     return Block(meta["id"].astype(np.int64), starts, ts.astype(np.int64), values)
 
 
