@@ -151,12 +151,34 @@ def ingest_edgewatch(
     cpu += time.thread_time() - c0
     written = sectors_written(dev) - written0
     size = sum(p.stat().st_size for p in dirpath.iterdir() if p.name.startswith("edgewatch.db"))
+    print_breakdown(dirpath / "edgewatch.db", synth, samples)
     return {
         "samples": samples,
         "bytes_per_sample": size / samples,
         "ingest_us_per_sample": cpu / samples * 1e6,
         "device_bytes_written_per_sample": written / samples if dev else float("nan"),
     }
+
+
+def print_breakdown(db: Path, synth: Synth, samples: int) -> None:
+    """Where the bytes go: per table, per kind of series, and SQLite's own overhead."""
+    conn = sqlite3.connect(db)
+    per_kind = np.zeros(len(KINDS))
+    for rid, length in conn.execute("SELECT id, length(data) FROM chunks"):
+        per_kind[synth.kind[(rid & 0xFFFFF) - 1]] += length
+    counts = np.bincount(synth.kind, minlength=len(KINDS))
+    print("  raw chunks by kind of series (bytes per sample of that kind):")
+    for i, (name, _) in enumerate(KINDS):
+        mine = samples * counts[i] / synth.n
+        print(f"    {name:14} {counts[i]:4} series  {per_kind[i] / mine:6.3f}")
+    for table in ("chunks", "rollup_1m", "rollup_1h", "head"):
+        total = conn.execute(f"SELECT coalesce(sum(length(data)), 0) FROM {table}").fetchone()[0]
+        print(f"  {table:10} {total / samples:6.3f} bytes per sample")
+    pages, free = (
+        conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count")
+    )
+    print(f"  file: {pages} pages of 4 KiB, {free} free")
+    conn.close()
 
 
 def ingest_baseline(dirpath: Path, hours: float, n_series: int) -> dict[str, float]:
