@@ -14,16 +14,18 @@ def parse_time(text: str, *, now: float | None = None) -> int:
     now_s = time.time() if now is None else now
     s = text.strip()
     if s in ("", "now"):
-        return int(now_s * 1000)
+        return round(now_s * 1000)
     rel = s[3:] if s.startswith("now") else s
     if rel.startswith(("-", "+")):
         sign = -1 if rel[0] == "-" else 1
         try:
-            return int((now_s + sign * parse_duration(rel[1:])) * 1000)
-        except ValueError as exc:
+            return round((now_s + sign * parse_duration(rel[1:])) * 1000)
+        except (ValueError, OverflowError) as exc:
             raise ValueError(f"{text!r} is not a time: {exc}") from None
     try:
-        return int(float(s) * 1000)
+        return round(float(s) * 1000)
+    except OverflowError:
+        raise ValueError(f"{text!r} is not a time: out of range") from None
     except ValueError:
         pass
     try:
@@ -34,7 +36,7 @@ def parse_time(text: str, *, now: float | None = None) -> int:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()
-    return int(parsed.timestamp() * 1000)
+    return round(parsed.timestamp() * 1000)
 
 
 def format_time(ms: int) -> str:

@@ -26,7 +26,7 @@ import itertools
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -157,7 +157,12 @@ def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
 
 
 def decimals_of(values: F64, starts: I64) -> I64:
-    """Per segment: fewest decimals representing every value exactly, or FLOAT_MODE."""
+    """Per segment: fewest decimals representing every value exactly, or FLOAT_MODE.
+
+    A segment's decimals are the most any of its values needs; every value is
+    then checked again at that scale (a large integer beside a fine decimal may
+    no longer fit the 53 bits a float64 holds exactly).
+    """
     nseg = len(starts) - 1
     if len(values) == 0:
         return np.zeros(nseg, dtype=np.int64)
@@ -167,16 +172,30 @@ def decimals_of(values: F64, starts: I64) -> I64:
     per[~finite] = FLOAT_MODE
     idx = np.flatnonzero(finite)
     vals = values[idx]
-    for d in range(MAX_DECIMALS + 1):
-        if len(idx) == 0:
-            break
-        scaled = vals * _POW10[d]
-        ok = (np.abs(scaled) < _LIMIT) & (np.round(scaled) / _POW10[d] == vals)
-        per[idx[ok]] = d
-        idx, vals = idx[~ok], vals[~ok]  # only the unresolved go round again
-    seg = _reduce(np.maximum, per, starts)
-    has_float = _reduce(np.minimum, per, starts) == FLOAT_MODE
-    return np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for d in range(MAX_DECIMALS + 1):
+            if len(idx) == 0:
+                break
+            ok = _exact_at(vals, _POW10[d])
+            per[idx[ok]] = d
+            idx, vals = idx[~ok], vals[~ok]  # only the unresolved go round again
+        seg = _reduce(np.maximum, per, starts)
+        has_float = _reduce(np.minimum, per, starts) == FLOAT_MODE
+        seg = np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
+        mixed = _reduce(np.minimum, per, starts) != seg  # some value needed fewer decimals
+        recheck = np.flatnonzero(mixed & (seg != FLOAT_MODE))
+        if len(recheck):
+            scale = _POW10[_per_sample(starts, seg)]
+            fits = _exact_at(values, scale)
+            bad = _reduce(np.minimum, fits.astype(np.int8), starts) == 0
+            seg[recheck[bad[recheck]]] = FLOAT_MODE
+    return seg
+
+
+def _exact_at(values: F64, scale: npt.NDArray[np.floating[Any]] | float) -> npt.NDArray[np.bool_]:
+    scaled = values * scale
+    exact: npt.NDArray[np.bool_] = (np.abs(scaled) < _LIMIT) & (np.round(scaled) / scale == values)
+    return exact
 
 
 def _second_order(d1: I64, starts: I64) -> I64:
@@ -355,6 +374,14 @@ def _parts(
     meta = np.frombuffer(body, dtype=_META, count=nseg)
     if int(meta["count"].sum()) != n:
         raise CodecError(f"block segments hold {int(meta['count'].sum())} samples, header says {n}")
+    dec, order = meta["decimals"], meta["order"]
+    if (
+        ((dec < FLOAT_MODE) | (dec > MAX_DECIMALS)).any()
+        or ((order != 1) & (order != 2)).any()
+        or (meta["quantum"] < 1).any()
+        or (meta["mult"] < 1).any()
+    ):
+        raise CodecError("corrupt block: segment metadata out of range")
     return meta, _unshuffle(body[m : m + n * 8], n), _unshuffle(body[m + n * 8 :], n)
 
 

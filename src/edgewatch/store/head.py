@@ -83,14 +83,15 @@ class HeadBuffer:
         self.n = kept
         return out
 
-    def drop_oldest(self, count: int) -> int:
-        """Forget the first ``count`` rows (memory cap while the disk refuses writes)."""
-        count = min(count, self.n)
+    def drop_oldest_uncommitted(self, count: int) -> int:
+        """Forget the oldest ``count`` rows not yet committed (the memory cap while the disk
+        refuses writes); committed rows are durable and stay until compaction."""
+        a = self.committed
+        count = min(count, self.n - a)
         if count <= 0:
             return 0
         for attr in ("_ts", "_sid", "_val"):
             arr = getattr(self, attr)
-            arr[: self.n - count] = arr[count : self.n]
+            arr[a : self.n - count] = arr[a + count : self.n].copy()
         self.n -= count
-        self.committed = max(0, self.committed - count)
         return count

@@ -32,19 +32,23 @@ class Reader:
         self.path = path
         self.readonly = readonly
         self._conn = conn
+        # The writer's connection may be inside a transaction: reads use their own.
+        self._rconn = conn if readonly else sc.connect(path, readonly=True)
         self._read_lock = threading.RLock()
         self._ids: dict[SeriesKey, int] = {}
         self._keys_by_id: dict[int, SeriesKey] = {}
-        self._head_cache: dict[int, Block] = {}
+        self._head_cache: dict[tuple[int, int, int], Block] = {}
         self._compacted_until = 0
         self._load_series()
 
     def close(self) -> None:
+        if self._rconn is not self._conn:
+            self._rconn.close()
         self._conn.close()
 
     def _load_series(self) -> None:
         last = max(self._keys_by_id, default=0)
-        rows = self._conn.execute(
+        rows = self._rconn.execute(
             "SELECT id, name, labels FROM series WHERE id > ? ORDER BY id", (last,)
         ).fetchall()
         for sid, name, labels in rows:
@@ -110,21 +114,21 @@ class Reader:
 
     def _refresh_meta(self) -> None:
         if self.readonly:
-            self._compacted_until = sc.get_meta(self._conn, "compacted_until")
+            self._compacted_until = sc.get_meta(self._rconn, "compacted_until")
 
     def _fetch(self, table: str, ids: list[int]) -> list[tuple[int, bytes]]:
         rows: list[tuple[int, bytes]] = []
         for lo in range(0, len(ids), _IN_BATCH):
             batch = ids[lo : lo + _IN_BATCH]
             marks = ",".join("?" * len(batch))
-            rows += self._conn.execute(
+            rows += self._rconn.execute(
                 f"SELECT id, data FROM {table} WHERE id IN ({marks}) ORDER BY id", batch
             ).fetchall()
         return rows
 
     def _bucket_range(self, table: str, start: int, end: int, width: int) -> range:
         """Buckets of [start, end] that can hold rows: clamped to the table's extent."""
-        lo, hi = self._conn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        lo, hi = self._rconn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
         if lo is None:
             return range(0)
         first = max(start // width, lo >> sc.ID_BITS)
@@ -136,12 +140,11 @@ class Reader:
         ids = [sc.row_id(b, sid) for b in buckets]
         block = decode_blocks([blob for _, blob in self._fetch("chunks", ids)])
         parts_ts, parts_val = [block.ts], [block.values]
-        if end >= self._compacted_until - sc.CHUNK_MS:
-            head = self._head_rows_for(sid)
-            if head is None:
-                head = self._head_from_table(sid)
-            parts_ts.append(head[0])
-            parts_val.append(head[1])
+        head = self._head_rows_for(sid)
+        if head is None:
+            head = self._head_from_table(sid)
+        parts_ts.append(head[0])
+        parts_val.append(head[1])
         return _clip(parts_ts, parts_val, start, end)
 
     def _head_rows_for(self, sid: int) -> tuple[I64, F64] | None:
@@ -149,15 +152,23 @@ class Reader:
         return None
 
     def _head_from_table(self, sid: int) -> tuple[I64, F64]:
-        rows = self._conn.execute("SELECT id, data FROM head ORDER BY id").fetchall()
-        live = {rid for rid, _ in rows}
-        for rid in [r for r in self._head_cache if r not in live]:
-            del self._head_cache[rid]
+        # Row ids are reused once compaction empties the table: key the cache on more.
+        keys = self._rconn.execute(
+            "SELECT id, max_ts, length(data) FROM head ORDER BY id"
+        ).fetchall()
+        live = set(keys)
+        for key in [k for k in self._head_cache if k not in live]:
+            del self._head_cache[key]
         parts_ts, parts_val = [], []
-        for rid, blob in rows:
-            block = self._head_cache.get(rid)
+        for key in keys:
+            block = self._head_cache.get(key)
             if block is None:
-                block = self._head_cache[rid] = decode_block(blob)
+                row = self._rconn.execute(
+                    "SELECT data FROM head WHERE id = ?", (key[0],)
+                ).fetchone()
+                if row is None:  # compacted since the listing: its samples are in chunks
+                    continue
+                block = self._head_cache[key] = decode_block(row[0])
             i = int(np.searchsorted(block.ids, sid))
             if i < len(block.ids) and block.ids[i] == sid:
                 a, b = block.starts[i], block.starts[i + 1]
@@ -168,17 +179,26 @@ class Reader:
         return np.concatenate(parts_ts), np.concatenate(parts_val)
 
     def _rollups(self, sid: int, start: int, end: int, tier: str) -> ru.Rollup:
+        """Rollup points of one series in [start, end]: rows already written, the rest
+        computed from the next finer level (1-hour from 1-minute, 1-minute from raw)."""
         table, width, window, key = {
             "1m": ("rollup_1m", sc.ROLLUP_1M_MS, sc.ROLLUP_1M_WINDOW_MS, "rolled_1m_until"),
             "1h": ("rollup_1h", sc.ROLLUP_1H_MS, sc.ROLLUP_1H_WINDOW_MS, "rolled_1h_until"),
         }[tier]
-        rolled = sc.get_meta(self._conn, key)
-        windows = self._bucket_range(table, start, min(end, rolled), window)
-        ids = [sc.row_id(w, sid) for w in windows]
-        parts = [ru.decode([blob for _, blob in self._fetch(table, ids)], sid)] if rolled else []
-        if end >= rolled:  # not rolled up yet: compute from raw samples
-            ts, vals = self._raw(sid, max(start, rolled) // width * width, end)
-            parts.append(ru.from_samples(np.full(len(ts), sid, dtype=np.int64), ts, vals, width))
+        rolled = sc.get_meta(self._rconn, key)
+        parts = []
+        if rolled:
+            windows = self._bucket_range(table, start, min(end, rolled - 1), window)
+            ids = [sc.row_id(w, sid) for w in windows]
+            parts.append(ru.decode([blob for _, blob in self._fetch(table, ids)], sid))
+        if end >= rolled:  # not rolled up yet
+            rest_start = max(start, rolled) // width * width
+            if tier == "1h":
+                rest = ru.from_rollups(self._rollups(sid, rest_start, end, "1m"), width)
+            else:
+                ts, vals = self._raw(sid, rest_start, end)
+                rest = ru.from_samples(np.full(len(ts), sid, dtype=np.int64), ts, vals, width)
+            parts.append(rest)
         r = ru.Rollup.concat(parts)
         sel = (r.ts >= start // width * width) & (r.ts <= end)
         return r.take(sel)

@@ -78,13 +78,23 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     try:
         if readonly:
             conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
             )
         else:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open store {path}: {exc}") from exc
+    try:
         conn.execute("PRAGMA busy_timeout = 5000")
         _check_identity(conn, path, readonly=readonly)
+    except StoreError:
+        conn.close()
+        raise
     except sqlite3.DatabaseError as exc:
+        conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
             raise StoreError(f"cannot open store {path}: {exc}") from exc
         raise StoreCorrupt(f"{path} is not a usable edgewatch store: {exc}") from exc

@@ -26,13 +26,13 @@ from typing import NamedTuple
 import numpy as np
 
 from edgewatch.model import Sample, SeriesKey
-from edgewatch.store import rollup as ru
 from edgewatch.store import schema as sc
 from edgewatch.store.codec import F64, I64, decode_block, encode_block, encode_segments
 from edgewatch.store.head import HeadBuffer
 from edgewatch.store.options import StoreOptions
 from edgewatch.store.reader import Reader
 from edgewatch.store.schema import StoreCorrupt, StoreError
+from edgewatch.store.tiers import RollupTiers
 
 __all__ = ["SeriesData", "Store", "StoreCorrupt", "StoreError", "StoreStats"]
 
@@ -100,8 +100,7 @@ class Store(Reader):
         self._write_lock = threading.RLock()  # one writer at a time
         self._head = HeadBuffer()
         self._new_series: list[tuple[int, SeriesKey]] = []
-        self._pending_1m = ru.Rollup.empty()
-        self._pending_1h = ru.Rollup.empty()
+        self._tiers = RollupTiers(conn, self._raw)
         self._in_flight: tuple[I64, I64, F64] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -126,9 +125,10 @@ class Store(Reader):
         readonly: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> Store:
-        """Open the store at ``path`` (a directory holds ``edgewatch.db``)."""
+        """Open the store at ``path``: a data directory (its ``edgewatch.db``), or a
+        file path ending in ``.db``."""
         path = Path(path)
-        if path.is_dir():
+        if path.is_dir() or path.suffix != ".db":
             path = path / DB_NAME
         if not readonly:
             try:
@@ -147,41 +147,9 @@ class Store(Reader):
             self._head.extend(block.ts, sids, block.values)
         self._head.committed = self._head.n
         self._compacted_until = sc.get_meta(self._conn, "compacted_until")
-        r1 = sc.get_meta(self._conn, "rolled_1m_until")
-        r2 = sc.get_meta(self._conn, "rolled_1h_until")
-        if r1 and self._compacted_until > r1:
-            ts, sid, val = self._scan("chunks", sc.CHUNK_MS, r1, self._compacted_until)
-            self._pending_1m = ru.from_samples(sid, ts, val, sc.ROLLUP_1M_MS)
-        if r2 and r1 > r2:
-            self._pending_1h = ru.from_rollups(
-                self._scan_rollups("rollup_1m", sc.ROLLUP_1M_WINDOW_MS, r2, r1), sc.ROLLUP_1H_MS
-            )
+        self._tiers.recover(self._compacted_until)
         if rows:
             log.info("store: replayed %d committed samples from %s", self._head.n, self.path)
-
-    def _scan(self, table: str, width: int, start: int, end: int) -> tuple[I64, I64, F64]:
-        """Every sample of every series in [start, end) of a chunk table, sorted."""
-        lo, hi = sc.row_id(start // width, 0), sc.row_id(end // width, 0)
-        rows = self._conn.execute(
-            f"SELECT id, data FROM {table} WHERE id >= ? AND id < ?", (lo, hi)
-        ).fetchall()
-        if not rows:
-            z = np.zeros(0, dtype=np.int64)
-            return z, z, np.zeros(0, dtype=np.float64)
-        blocks = [(rid & sc.SID_MASK, decode_block(blob)) for rid, blob in rows]
-        ts = np.concatenate([b.ts for _, b in blocks])
-        sid = np.concatenate([np.full(len(b.ts), s, dtype=np.int64) for s, b in blocks])
-        val = np.concatenate([b.values for _, b in blocks])
-        return _sorted_unique(ts, sid, val)
-
-    def _scan_rollups(self, table: str, width: int, start: int, end: int) -> ru.Rollup:
-        lo, hi = sc.row_id(start // width, 0), sc.row_id(end // width, 0)
-        rows = self._conn.execute(
-            f"SELECT id, data FROM {table} WHERE id >= ? AND id < ?", (lo, hi)
-        ).fetchall()
-        r = ru.Rollup.concat([ru.decode([blob], rid & sc.SID_MASK) for rid, blob in rows])
-        order = np.lexsort((r.ts, r.sid))
-        return r.take(order)
 
     # ----------------------------------------------------------------- writes
 
@@ -225,7 +193,7 @@ class Store(Reader):
         self.samples_ingested += len(sids)
         over = self._head.uncommitted - self.options.max_pending_samples
         if over > 0:
-            self.dropped_samples += self._head.drop_oldest(over)
+            self.dropped_samples += self._head.drop_oldest_uncommitted(over)
 
     def commit(self) -> bool:
         """Make every sample appended so far durable. False if the disk refused."""
@@ -316,6 +284,7 @@ class Store(Reader):
         ts, sid, val = self._in_flight
         previous = self._compacted_until
         late = ts < previous
+        late_ts, late_sid = ts[late], sid[late]
         late_ids = np.unique((ts[late] // sc.CHUNK_MS << sc.ID_BITS) | sid[late])
         if len(late_ids):
             ts, sid, val = self._merge_existing(late_ids, ts, sid, val)
@@ -325,42 +294,27 @@ class Store(Reader):
             bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance, level=CHUNK_LEVEL
         )
         chunks.sort()
-        fresh = ts >= previous
-        pending_1m = ru.Rollup.concat(
-            [
-                self._pending_1m,
-                ru.from_samples(
-                    sid[fresh], ts[fresh], val[fresh], sc.ROLLUP_1M_MS, decimals[fresh]
-                ),
-            ]
-        )
-        r1 = cutoff // sc.ROLLUP_1M_WINDOW_MS * sc.ROLLUP_1M_WINDOW_MS
-        r2 = cutoff // sc.ROLLUP_1H_WINDOW_MS * sc.ROLLUP_1H_WINDOW_MS
-        closed_1m, keep_1m = _split(pending_1m, r1)
-        pending_1h = ru.Rollup.concat(
-            [self._pending_1h, ru.from_rollups(_by_sid(closed_1m), sc.ROLLUP_1H_MS)]
-        )
-        closed_1h, keep_1h = _split(pending_1h, r2)
+        fresh = ts >= previous  # late samples are folded into the rollups by redo()
+        closing = self._tiers.close(sid[fresh], ts[fresh], val[fresh], decimals[fresh], cutoff)
 
         def work(conn: sqlite3.Connection) -> None:
             self._insert_series(conn, new_series)
             conn.executemany("INSERT OR REPLACE INTO chunks(id, data) VALUES (?, ?)", chunks)
-            _write_rollups(conn, "rollup_1m", closed_1m, sc.ROLLUP_1M_WINDOW_MS)
-            _write_rollups(conn, "rollup_1h", closed_1h, sc.ROLLUP_1H_WINDOW_MS)
+            self._tiers.write(conn, closing)
             conn.execute("DELETE FROM head WHERE max_ts < ?", (cutoff,))
             sc.set_meta(conn, "compacted_until", cutoff)
-            sc.set_meta(conn, "rolled_1m_until", r1)
-            sc.set_meta(conn, "rolled_1h_until", r2)
 
         ok = self._transaction(work)
         with self._lock:
             if ok:
                 self._compacted_until = cutoff
-                self._pending_1m, self._pending_1h = keep_1m, keep_1h
+                self._tiers.accept(closing)
                 del self._new_series[: len(new_series)]
             else:  # give the samples back to the head; the next tick retries
                 self._head.extend(ts, sid, val)
             self._in_flight = None
+        if ok and len(late_ts):
+            self._tiers.redo(late_ts, late_sid, cutoff, self._transaction)
 
     def _merge_existing(self, ids: I64, ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
         """Prepend the samples of chunks that late samples land in (the late ones win)."""
@@ -490,20 +444,3 @@ class Store(Reader):
             dropped_samples=self.dropped_samples,
             compacted_until_ms=self._compacted_until,
         )
-
-
-def _by_sid(r: ru.Rollup) -> ru.Rollup:
-    return r.take(np.lexsort((r.ts, r.sid)))
-
-
-def _split(r: ru.Rollup, end: int) -> tuple[ru.Rollup, ru.Rollup]:
-    """Rollups of windows that ended by ``end`` (to write), and the rest (still open)."""
-    closed = r.ts < end
-    return r.take(closed), r.take(~closed)
-
-
-def _write_rollups(conn: sqlite3.Connection, table: str, r: ru.Rollup, window: int) -> None:
-    if r.size == 0:
-        return
-    rows = ru.encode_rows(r, window)
-    conn.executemany(f"INSERT OR REPLACE INTO {table}(id, data) VALUES (?, ?)", rows)
