@@ -128,7 +128,9 @@ class Reader:
 
     def _bucket_range(self, table: str, start: int, end: int, width: int) -> range:
         """Buckets of [start, end] that can hold rows: clamped to the table's extent."""
-        lo, hi = self._rconn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        lo, hi = self._rconn.execute(
+            f"SELECT (SELECT min(id) FROM {table}), (SELECT max(id) FROM {table})"
+        ).fetchone()  # two subqueries: SQLite optimises min() and max() only alone
         if lo is None:
             return range(0)
         first = max(start // width, lo >> sc.ID_BITS)
