@@ -5,34 +5,21 @@ from __future__ import annotations
 
 import inspect
 import re
-import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel
 
 from edgewatch.config import Config
+from edgewatch.config.loader import unwrap_annotation
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "config.md"
 EXAMPLE = ROOT / "examples" / "edgewatch.yaml"
 SECTION = object()  # the documented default of a section: empty
 REQUIRED = "(required)"
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        if get_origin(annotation) is Annotated:
-            annotation = get_args(annotation)[0]
-        elif get_origin(annotation) in (Union, types.UnionType):
-            members = [a for a in get_args(annotation) if a is not type(None)]
-            if len(members) != 1:
-                return annotation
-            annotation = members[0]
-        else:
-            return annotation
 
 
 def _is_model(annotation: Any) -> bool:
@@ -48,7 +35,7 @@ def config_keys(
     """
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
-        annotation = _unwrap(field.annotation)
+        annotation = unwrap_annotation(field.annotation)
         value = defaults.get(name) if isinstance(defaults, dict) else None
         if _is_model(annotation):
             yield key, SECTION

@@ -161,7 +161,7 @@ def _real_path(model: type[BaseModel], loc: Sequence[PathPart]) -> tuple[list[Pa
 
 def _step(annotation: Any, part: PathPart) -> tuple[Any] | None:
     """(type of the child) when ``part`` is a real key/index under ``annotation``, else None."""
-    annotation = _unwrap(annotation)
+    annotation = unwrap_annotation(annotation)
     origin = get_origin(annotation)
     if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
         if not isinstance(part, str):
@@ -175,7 +175,8 @@ def _step(annotation: Any, part: PathPart) -> tuple[Any] | None:
     return None
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap_annotation(annotation: Any) -> Any:
+    """The model or type inside ``Annotated[...]`` and ``X | None``."""
     while True:
         origin = get_origin(annotation)
         if origin is Annotated:
