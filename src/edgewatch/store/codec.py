@@ -374,14 +374,6 @@ def _parts(
     meta = np.frombuffer(body, dtype=_META, count=nseg)
     if int(meta["count"].sum()) != n:
         raise CodecError(f"block segments hold {int(meta['count'].sum())} samples, header says {n}")
-    dec, order = meta["decimals"], meta["order"]
-    if (
-        ((dec < FLOAT_MODE) | (dec > MAX_DECIMALS)).any()
-        or ((order != 1) & (order != 2)).any()
-        or (meta["quantum"] < 1).any()
-        or (meta["mult"] < 1).any()
-    ):
-        raise CodecError("corrupt block: segment metadata out of range")
     return meta, _unshuffle(body[m : m + n * 8], n), _unshuffle(body[m + n * 8 :], n)
 
 
@@ -423,6 +415,17 @@ def _float_values(words: npt.NDArray[np.uint64], starts: I64) -> F64:
     return (prefix ^ _per_sample(starts, before)).view(np.float64)
 
 
+def _check_meta(meta: npt.NDArray[np.void]) -> None:
+    dec, order = meta["decimals"], meta["order"]
+    if (
+        ((dec < FLOAT_MODE) | (dec > MAX_DECIMALS)).any()
+        or ((order != 1) & (order != 2)).any()
+        or (meta["quantum"] < 1).any()
+        or (meta["mult"] < 1).any()
+    ):
+        raise CodecError("corrupt block: segment metadata out of range")
+
+
 def decode_blocks(blobs: Sequence[bytes]) -> Block:
     """Decode several blobs into one Block whose segments follow in blob order.
 
@@ -434,6 +437,7 @@ def decode_blocks(blobs: Sequence[bytes]) -> Block:
         z = np.zeros(0, dtype=np.int64)
         return Block(z, np.zeros(1, dtype=np.int64), z, np.zeros(0, dtype=np.float64))
     meta = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    _check_meta(meta)
     tick_words = np.concatenate([p[1] for p in parts])
     words = np.concatenate([p[2] for p in parts])
     n = len(words)
