@@ -12,7 +12,7 @@ from store_helpers import BASE_MS, BUCKET, HOUR, MINUTE, Clock, fill
 from edgewatch.model import SeriesKey
 from edgewatch.store import Store, StoreOptions
 
-LOGGER = "edgewatch.store.store"
+LOGGER = "edgewatch.store"
 
 
 def _run(store: Store, clock: Clock, keys: list[SeriesKey], ts: np.ndarray) -> None:

@@ -17,7 +17,9 @@ Values: a segment whose values are all exact decimals with at most
 counts) is stored as scaled integers, delta-coded and zigzagged; anything
 else (full-precision floats, NaN, inf) as the XOR of consecutive IEEE
 bit patterns. Both streams are byte-plane shuffled, then the whole block is
-compressed with zstd. Decoding gives back the values bit for bit.
+compressed with zstd. Decoding gives back the values bit for bit (``-0.0``
+comes back as ``0.0``). The vectorised transforms live in ``transforms.py``;
+this module is the block format around them.
 """
 
 from __future__ import annotations
@@ -26,26 +28,36 @@ import itertools
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import zstandard
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-
-G = TypeVar("G", bound=np.generic)
+from edgewatch.store.transforms import (
+    F64,
+    FLOAT_MODE,
+    I64,
+    MAX_DECIMALS,
+    POW10,
+    abs_cost,
+    choose_quanta,
+    decimals_of,
+    deltas_within,
+    first_order,
+    per_sample,
+    reduce_segments,
+    second_order,
+    segment_starts,
+    shuffle,
+    undelta_within,
+    unshuffle,
+    unzigzag,
+    zigzag,
+)
 
 MAGIC = 0xE1
-MAX_DECIMALS = 6
-FLOAT_MODE = -1
-QUANTA = np.array(
-    [60_000, 30_000, 15_000, 10_000, 5_000, 1_000, 500, 250, 100, 50, 10, 5, 2, 1], dtype=np.int64
-)
 _HEADER = struct.Struct("<BII")  # magic, segments, samples
-_POW10 = 10.0 ** np.arange(MAX_DECIMALS + 1)
-_LIMIT = float(2**53)
 
 
 class CodecError(ValueError):
@@ -59,170 +71,6 @@ class Block(NamedTuple):
     starts: I64  # len(ids) + 1 offsets into ts/values
     ts: I64
     values: F64
-
-
-def segment_starts(seg_ids: I64) -> I64:
-    """Offsets where a new segment begins in an array sorted by segment id."""
-    if len(seg_ids) == 0:
-        return np.zeros(1, dtype=np.int64)
-    change = np.flatnonzero(seg_ids[1:] != seg_ids[:-1]) + 1
-    return np.concatenate(([0], change, [len(seg_ids)])).astype(np.int64)
-
-
-def _per_sample(starts: I64, per_segment: npt.NDArray[G]) -> npt.NDArray[G]:
-    return np.repeat(per_segment, np.diff(starts))
-
-
-def _reduce(ufunc: np.ufunc, arr: npt.NDArray[G], starts: I64) -> npt.NDArray[G]:
-    out: npt.NDArray[G] = ufunc.reduceat(arr, starts[:-1])
-    return out
-
-
-def _zigzag(x: I64) -> npt.NDArray[np.uint64]:
-    return ((x << 1) ^ (x >> 63)).view(np.uint64)
-
-
-def _unzigzag(z: npt.NDArray[np.uint64]) -> I64:
-    return ((z >> np.uint64(1)).view(np.int64)) ^ -((z & np.uint64(1)).view(np.int64))
-
-
-def _shuffle(words: npt.NDArray[np.uint64]) -> bytes:
-    """Byte planes, least significant first: zstd then sees runs of zeros."""
-    return np.ascontiguousarray(words.view(np.uint8).reshape(-1, 8).T).tobytes()
-
-
-def _unshuffle(raw: bytes | memoryview, n: int) -> npt.NDArray[np.uint64]:
-    planes = np.frombuffer(raw, dtype=np.uint8).reshape(8, n)
-    return np.ascontiguousarray(planes.T).view(np.uint64).reshape(n)
-
-
-def _deltas_within(x: I64, starts: I64) -> I64:
-    """x[i] - x[i-1] inside each segment; the first element of a segment is kept raw."""
-    d = np.empty_like(x)
-    if len(x):
-        d[0] = x[0]
-        np.subtract(x[1:], x[:-1], out=d[1:])
-        d[starts[:-1]] = x[starts[:-1]]
-    return d
-
-
-def _undelta_within(d: I64, starts: I64) -> I64:
-    x = np.cumsum(d)
-    if len(d):
-        # Undo the carry-over from earlier segments.
-        seg_base = x[starts[:-1]] - d[starts[:-1]]
-        x -= _per_sample(starts, seg_base)
-    return x
-
-
-def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
-    """Per segment: the coarsest timestamp quantum within tolerance (1 = exact).
-
-    A quantum qualifies when snapping moves no timestamp by more than
-    ``tolerance`` of the segment's smallest gap and keeps every timestamp
-    distinct. Each segment starts from the largest quantum its gaps allow and
-    steps down only if that one fails, so a regular series costs one pass.
-    """
-    nseg = len(starts) - 1
-    q = np.ones(nseg, dtype=np.int64)
-    if tolerance <= 0 or len(ts) == 0:
-        return q
-    big = np.iinfo(np.int64).max
-    gaps = np.diff(ts, prepend=ts[:1])
-    gaps[starts[:-1]] = big  # segment starts have no gap
-    min_gap = _reduce(np.minimum, gaps, starts)
-    allowed = np.where(min_gap == big, 0, min_gap * tolerance)
-    ascending = QUANTA[::-1]
-    # Index into QUANTA (descending) of the largest quantum <= min_gap * (1 + 2 tol).
-    limit = np.where(min_gap == big, 0, min_gap * (1 + 2 * tolerance))
-    pick = len(QUANTA) - np.searchsorted(ascending, limit, side="right")
-    pending = pick < len(QUANTA) - 1
-    counts = np.diff(starts)
-    for _ in range(len(QUANTA)):
-        if not pending.any():
-            break
-        quantum = QUANTA[np.minimum(pick, len(QUANTA) - 1)]
-        qs = np.repeat(quantum, counts)
-        snapped = (ts + qs // 2) // qs
-        worst = _reduce(np.maximum, np.abs(ts - snapped * qs), starts)
-        step = np.diff(snapped, prepend=snapped[:1])
-        step[starts[:-1]] = 1
-        distinct = _reduce(np.minimum, step, starts) > 0
-        ok = pending & (worst <= allowed) & distinct
-        q[ok] = quantum[ok]
-        pending &= ~ok
-        pick[pending] += 1
-        pending &= pick < len(QUANTA) - 1
-    return q
-
-
-def decimals_of(values: F64, starts: I64) -> I64:
-    """Per segment: fewest decimals representing every value exactly, or FLOAT_MODE.
-
-    A segment's decimals are the most any of its values needs; every value is
-    then checked again at that scale (a large integer beside a fine decimal may
-    no longer fit the 53 bits a float64 holds exactly).
-    """
-    nseg = len(starts) - 1
-    if len(values) == 0:
-        return np.zeros(nseg, dtype=np.int64)
-    per = np.full(len(values), MAX_DECIMALS + 1, dtype=np.int64)
-    # -0.0 is stored as 0.0: equal in every comparison a query makes.
-    finite = np.isfinite(values)
-    per[~finite] = FLOAT_MODE
-    idx = np.flatnonzero(finite)
-    vals = values[idx]
-    with np.errstate(over="ignore", invalid="ignore"):
-        for d in range(MAX_DECIMALS + 1):
-            if len(idx) == 0:
-                break
-            ok = _exact_at(vals, _POW10[d])
-            per[idx[ok]] = d
-            idx, vals = idx[~ok], vals[~ok]  # only the unresolved go round again
-        seg = _reduce(np.maximum, per, starts)
-        has_float = _reduce(np.minimum, per, starts) == FLOAT_MODE
-        seg = np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
-        mixed = _reduce(np.minimum, per, starts) != seg  # some value needed fewer decimals
-        recheck = np.flatnonzero(mixed & (seg != FLOAT_MODE))
-        if len(recheck):
-            scale = _POW10[_per_sample(starts, seg)]
-            fits = _exact_at(values, scale)
-            bad = _reduce(np.minimum, fits.astype(np.int8), starts) == 0
-            seg[recheck[bad[recheck]]] = FLOAT_MODE
-    return seg
-
-
-def _exact_at(values: F64, scale: npt.NDArray[np.floating[Any]] | float) -> npt.NDArray[np.bool_]:
-    scaled = values * scale
-    exact: npt.NDArray[np.bool_] = (np.abs(scaled) < _LIMIT) & (np.round(scaled) / scale == values)
-    return exact
-
-
-def _second_order(d1: I64, starts: I64) -> I64:
-    """Deltas of first-order deltas; a segment's first value stays raw, its second plain."""
-    dd = _deltas_within(d1, starts)
-    if len(d1):
-        second = starts[:-1] + 1
-        second = second[second < starts[1:]]
-        dd[second] = d1[second]
-    return dd
-
-
-def _first_order(dd: I64, starts: I64) -> I64:
-    """Inverse of _second_order."""
-    if len(dd):
-        second = starts[:-1] + 1
-        has = second < starts[1:]
-        dd = dd.copy()
-        dd[second[has]] -= dd[starts[:-1][has]]
-    return _undelta_within(dd, starts)
-
-
-def _abs_cost(x: I64, starts: I64) -> I64:
-    """Per segment: the largest |x| leaving out each segment's first (raw) value."""
-    cost = np.abs(x)
-    cost[starts[:-1]] = 0
-    return _reduce(np.maximum, cost, starts)
 
 
 class _Transformed(NamedTuple):
@@ -242,41 +90,41 @@ def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transfo
     nseg = len(starts) - 1
     ids = seg_ids[starts[:-1]] if n else np.zeros(0, dtype=np.int64)
     quanta = choose_quanta(ts, starts, tolerance)
-    q_per = _per_sample(starts, quanta)
+    q_per = per_sample(starts, quanta)
     ticks = (ts + q_per // 2) // q_per
-    ddticks = _second_order(_deltas_within(ticks, starts), starts)
+    ddticks = second_order(deltas_within(ticks, starts), starts)
 
     decimals = decimals_of(values, starts)
-    dec_per = _per_sample(starts, decimals)
+    dec_per = per_sample(starts, decimals)
     is_int = dec_per != FLOAT_MODE
     words = np.empty(n, dtype=np.uint64)
     mults = np.ones(nseg, dtype=np.int64)
     orders = np.ones(nseg, dtype=np.int64)
     if is_int.any():
         scaled = np.zeros(n, dtype=np.int64)
-        scaled[is_int] = np.round(values[is_int] * _POW10[dec_per[is_int]])
-        d1 = _deltas_within(scaled, starts)
+        scaled[is_int] = np.round(values[is_int] * POW10[dec_per[is_int]])
+        d1 = deltas_within(scaled, starts)
         # Byte counts in pages, sizes in KiB: divide deltas by their common factor.
         rest = np.abs(d1)
         rest[starts[:-1]] = 0
-        mults = np.maximum(_reduce(np.gcd, rest, starts), 1)
-        m_per = _per_sample(starts, mults)
+        mults = np.maximum(reduce_segments(np.gcd, rest, starts), 1)
+        m_per = per_sample(starts, mults)
         first = starts[:-1]
         d1_raw_first = d1[first].copy()
         d1 //= m_per
         d1[first] = d1_raw_first
         # Counters at a steady rate: deltas of deltas are smaller.
-        d2 = _second_order(d1, starts)
-        orders = np.where(_abs_cost(d2, starts) * 3 < _abs_cost(d1, starts) * 2, 2, 1)
-        chosen = np.where(_per_sample(starts, orders) == 2, d2, d1)
-        words[is_int] = _zigzag(chosen)[is_int]
+        d2 = second_order(d1, starts)
+        orders = np.where(abs_cost(d2, starts) * 3 < abs_cost(d1, starts) * 2, 2, 1)
+        chosen = np.where(per_sample(starts, orders) == 2, d2, d1)
+        words[is_int] = zigzag(chosen)[is_int]
     if (~is_int).any():
         bits = values.view(np.uint64)
         xor = bits.copy()
         xor[1:] ^= bits[:-1]
         xor[starts[:-1]] = bits[starts[:-1]]
         words[~is_int] = xor[~is_int]
-    return _Transformed(ids, starts, quanta, decimals, mults, orders, _zigzag(ddticks), words)
+    return _Transformed(ids, starts, quanta, decimals, mults, orders, zigzag(ddticks), words)
 
 
 # Per-segment metadata, one packed record each.
@@ -309,8 +157,8 @@ def _pack(t: _Transformed, meta: npt.NDArray[np.void], first: int, last: int, le
     body = b"".join(
         (
             meta[first:last].tobytes(),
-            _shuffle(t.tick_words[a:b]),
-            _shuffle(t.value_words[a:b]),
+            shuffle(t.tick_words[a:b]),
+            shuffle(t.value_words[a:b]),
         )
     )
     return _HEADER.pack(MAGIC, last - first, b - a) + _compressor(level).compress(body)
@@ -348,7 +196,7 @@ def encode_segments(
         (int(groups[a]), _pack(t, meta, int(a), int(b), level))
         for a, b in itertools.pairwise(bounds.tolist())
     ]
-    return blobs, _per_sample(t.starts, t.decimals)
+    return blobs, per_sample(t.starts, t.decimals)
 
 
 def decode_block(blob: bytes) -> Block:
@@ -374,7 +222,7 @@ def _parts(
     meta = np.frombuffer(body, dtype=_META, count=nseg)
     if int(meta["count"].sum()) != n:
         raise CodecError(f"block segments hold {int(meta['count'].sum())} samples, header says {n}")
-    return meta, _unshuffle(body[m : m + n * 8], n), _unshuffle(body[m + n * 8 :], n)
+    return meta, unshuffle(body[m : m + n * 8], n), unshuffle(body[m + n * 8 :], n)
 
 
 def _expand(starts: I64, per_segment: npt.NDArray[np.generic]) -> I64:
@@ -382,21 +230,21 @@ def _expand(starts: I64, per_segment: npt.NDArray[np.generic]) -> I64:
     arr = per_segment.astype(np.int64)
     if len(arr) and (arr == arr[0]).all():
         return arr[:1]  # broadcasts like a scalar, no per-sample copy
-    return _per_sample(starts, arr)
+    return per_sample(starts, arr)
 
 
 def _int_values(
     words: npt.NDArray[np.uint64], starts: I64, meta: npt.NDArray[np.void], decimals: I64
 ) -> F64:
-    coded = _unzigzag(words)
+    coded = unzigzag(words)
     orders = meta["order"]
     if (orders == 1).all():
         d1 = coded
     elif (orders == 2).all():
-        d1 = _first_order(coded, starts)
+        d1 = first_order(coded, starts)
     else:
         d1 = np.where(
-            _per_sample(starts, orders.astype(np.int64)) == 2, _first_order(coded, starts), coded
+            per_sample(starts, orders.astype(np.int64)) == 2, first_order(coded, starts), coded
         )
     mults = _expand(starts, meta["mult"])
     if len(mults) != 1 or mults[0] != 1:
@@ -404,15 +252,15 @@ def _int_values(
         raw_first = d1[first].copy()
         d1 = d1 * mults
         d1[first] = raw_first
-    scaled = _undelta_within(d1, starts)
-    return scaled.astype(np.float64) / _POW10[decimals]
+    scaled = undelta_within(d1, starts)
+    return scaled.astype(np.float64) / POW10[decimals]
 
 
 def _float_values(words: npt.NDArray[np.uint64], starts: I64) -> F64:
     prefix = np.bitwise_xor.accumulate(words)
     before = np.zeros(len(starts) - 1, dtype=np.uint64)
     before[1:] = prefix[starts[1:-1] - 1]
-    return (prefix ^ _per_sample(starts, before)).view(np.float64)
+    return (prefix ^ per_sample(starts, before)).view(np.float64)
 
 
 def _check_meta(meta: npt.NDArray[np.void]) -> None:
@@ -443,7 +291,7 @@ def decode_blocks(blobs: Sequence[bytes]) -> Block:
     n = len(words)
     counts = meta["count"].astype(np.int64)
     starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    ticks = _undelta_within(_first_order(_unzigzag(tick_words), starts), starts)
+    ticks = undelta_within(first_order(unzigzag(tick_words), starts), starts)
     ts = ticks * _expand(starts, meta["quantum"])
 
     decimals = meta["decimals"].astype(np.int64)
@@ -453,13 +301,15 @@ def decode_blocks(blobs: Sequence[bytes]) -> Block:
     elif (decimals == FLOAT_MODE).all():
         values[:] = _float_values(words, starts)
     else:
-        dec_per = _per_sample(starts, decimals)
+        dec_per = per_sample(starts, decimals)
         is_int = dec_per != FLOAT_MODE
         values[is_int] = _int_values(words, starts, meta, dec_per)[is_int]
         values[~is_int] = _float_values(words, starts)[~is_int]
     return Block(meta["id"].astype(np.int64), starts, ts.astype(np.int64), values)
 
 
+# The one module-level object in the store, on purpose: zstd contexts are costly to
+# build and not thread-safe, and every reader and writer thread encodes or decodes.
 class _Zstd(threading.local):
     """zstd contexts are reusable but not thread-safe: one set per thread."""
 

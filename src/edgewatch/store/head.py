@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from edgewatch.store.codec import F64, I64
+from edgewatch.store.transforms import F64, I64
 
 I32 = npt.NDArray[np.int32]
 
@@ -66,27 +66,30 @@ class HeadBuffer:
         sel = self._sid[: self.n] == sid
         return self._ts[: self.n][sel], self._val[: self.n][sel]
 
-    def take_before(self, cutoff: int) -> tuple[I64, I32, F64]:
-        """Remove and return every row with ts < cutoff, committed or not."""
-        ts = self._ts[: self.n]
-        take = ts < cutoff
+    def take_before(self, cutoff: int, limit: int) -> None:
+        """Remove the rows before ``limit`` with ts < cutoff (compaction wrote them)."""
+        take = self._ts[:limit] < cutoff
         if not take.any():
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
-        out = (ts[take].copy(), self._sid[: self.n][take].copy(), self._val[: self.n][take].copy())
-        keep = ~take
+            return
+        keep = np.ones(self.n, dtype=bool)
+        keep[:limit] = ~take
         kept = int(keep.sum())
         self.committed = int(keep[: self.committed].sum())
         for attr in ("_ts", "_sid", "_val"):
             arr = getattr(self, attr)
             arr[:kept] = arr[: self.n][keep]
         self.n = kept
-        return out
 
-    def drop_oldest_uncommitted(self, count: int) -> int:
+    def before(self, cutoff: int, limit: int) -> tuple[I64, I32, F64]:
+        """Copies of the rows before ``limit`` with ts < cutoff."""
+        sel = self._ts[:limit] < cutoff
+        return self._ts[:limit][sel], self._sid[:limit][sel], self._val[:limit][sel]
+
+    def drop_oldest_uncommitted(self, count: int, pinned: int = 0) -> int:
         """Forget the oldest ``count`` rows not yet committed (the memory cap while the disk
-        refuses writes); committed rows are durable and stay until compaction."""
-        a = self.committed
+        refuses writes). Committed rows are durable and stay until compaction, and rows
+        before ``pinned`` stay where they are (a commit or compaction is writing them)."""
+        a = max(self.committed, pinned)
         count = min(count, self.n - a)
         if count <= 0:
             return 0

@@ -17,8 +17,9 @@ import numpy as np
 from edgewatch.model import SeriesKey
 from edgewatch.store import rollup as ru
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import F64, I64, Block, decode_block, decode_blocks
+from edgewatch.store.codec import Block, decode_block, decode_blocks
 from edgewatch.store.selector import Selector, parse_selector
+from edgewatch.store.transforms import F64, I64
 
 if TYPE_CHECKING:
     from edgewatch.store.store import SeriesData

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from edgewatch.store.codec import F64, FLOAT_MODE, I64, decimals_of, decode_blocks, encode_segments
+from edgewatch.store.codec import decode_blocks, encode_segments
+from edgewatch.store.transforms import F64, FLOAT_MODE, I64, decimals_of
 
 FIELDS = ("min", "max", "sum", "count", "last")  # "count" is the field n
 

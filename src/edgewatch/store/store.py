@@ -27,18 +27,21 @@ import numpy as np
 
 from edgewatch.model import Sample, SeriesKey
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import F64, I64, decode_block, encode_block, encode_segments
-from edgewatch.store.head import HeadBuffer
+from edgewatch.store.codec import CodecError, decode_block, encode_block, encode_segments
+from edgewatch.store.head import I32, HeadBuffer
 from edgewatch.store.options import StoreOptions
 from edgewatch.store.reader import Reader
+from edgewatch.store.retention import Retention
 from edgewatch.store.schema import StoreCorrupt, StoreError
 from edgewatch.store.tiers import RollupTiers
+from edgewatch.store.transforms import F64, I64
 
 __all__ = ["SeriesData", "Store", "StoreCorrupt", "StoreError", "StoreStats"]
 
 log = logging.getLogger(__name__)
 
 GRACE_MS = 60_000  # a bucket is compacted this long after it ends
+LATE_MERGE_S = 600.0  # late samples are merged into written chunks at most this often
 HEAD_LEVEL = 1  # head rows live minutes: cheap compression
 CHUNK_LEVEL = 3
 DB_NAME = "edgewatch.db"
@@ -101,7 +104,11 @@ class Store(Reader):
         self._head = HeadBuffer()
         self._new_series: list[tuple[int, SeriesKey]] = []
         self._tiers = RollupTiers(conn, self._raw)
-        self._in_flight: tuple[I64, I64, F64] | None = None
+        self._retention = Retention(conn, self._transaction, options)
+        # Rows before this index must not move: a commit or compaction is writing them.
+        self._pinned = 0
+        self._last_late_merge = float("-inf")
+        self._writer_error: str | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._failing: str | None = None
@@ -142,7 +149,10 @@ class Store(Reader):
         """Replay committed head rows and rebuild the open rollup windows."""
         rows = self._conn.execute("SELECT data FROM head ORDER BY id").fetchall()
         for (blob,) in rows:
-            block = decode_block(blob)
+            try:
+                block = decode_block(blob)
+            except CodecError as exc:
+                raise StoreCorrupt(f"{self.path}: unreadable head row ({exc})") from exc
             sids = np.repeat(block.ids, np.diff(block.starts))
             self._head.extend(block.ts, sids, block.values)
         self._head.committed = self._head.n
@@ -160,6 +170,14 @@ class Store(Reader):
     def _sid_locked(self, key: SeriesKey) -> int:
         sid = self._ids.get(key)
         if sid is None:
+            # The index is keyed by canonical keys (sorted labels, no empty values), as
+            # they are read back from the file; a key built otherwise becomes an alias.
+            canonical = SeriesKey.of(key.name, dict(key.labels))
+            sid = self._ids.get(canonical)
+            if sid is not None:
+                self._ids[key] = sid
+                return sid
+            key = canonical
             if self.readonly:
                 raise StoreError("store opened read-only")
             sid = self._next_sid
@@ -191,38 +209,46 @@ class Store(Reader):
     def _extend_locked(self, ts_ms: int | I64, sids: np.ndarray, values: np.ndarray) -> None:
         self._head.extend(ts_ms, sids, values)
         self.samples_ingested += len(sids)
-        over = self._head.uncommitted - self.options.max_pending_samples
-        if over > 0:
-            self.dropped_samples += self._head.drop_oldest_uncommitted(over)
+        cap = self.options.max_pending_samples
+        over = self._head.uncommitted - cap
+        if over > 0:  # drop a tenth of the cap at once: not an array move per append
+            batch = max(over, cap // 10)
+            self.dropped_samples += self._head.drop_oldest_uncommitted(batch, self._pinned)
 
     def commit(self) -> bool:
         """Make every sample appended so far durable. False if the disk refused."""
         with self._write_lock:
             with self._lock:
-                end = self._head.n
+                end = self._pinned = self._head.n
                 ts, sid, val = self._head.rows(self._head.committed, end)
                 new_series = list(self._new_series)
-            if len(ts) == 0 and not new_series:
-                return True
-            started = time.perf_counter()
-            ts, sid64, val = _sorted_unique(ts, sid.astype(np.int64), val)
-            blob = encode_block(sid64, ts, val, level=HEAD_LEVEL) if len(ts) else b""
+            try:
+                return self._commit(ts, sid, val, new_series, end)
+            finally:
+                self._pinned = 0
 
-            def work(conn: sqlite3.Connection) -> None:
-                self._insert_series(conn, new_series)
-                if blob:
-                    conn.execute(
-                        "INSERT INTO head(max_ts, data) VALUES (?, ?)", (int(ts.max()), blob)
-                    )
-
-            if not self._transaction(work):
-                return False
-            with self._lock:
-                self._head.committed = end
-                del self._new_series[: len(new_series)]
-            self.commits += 1
-            self.last_commit_seconds = time.perf_counter() - started
+    def _commit(
+        self, ts: I64, sid: I32, val: F64, new_series: list[tuple[int, SeriesKey]], end: int
+    ) -> bool:
+        if len(ts) == 0 and not new_series:
             return True
+        started = time.perf_counter()
+        ts, sid64, val = _sorted_unique(ts, sid.astype(np.int64), val)
+        blob = encode_block(sid64, ts, val, level=HEAD_LEVEL) if len(ts) else b""
+
+        def work(conn: sqlite3.Connection) -> None:
+            self._insert_series(conn, new_series)
+            if blob:
+                conn.execute("INSERT INTO head(max_ts, data) VALUES (?, ?)", (int(ts.max()), blob))
+
+        if not self._transaction(work):
+            return False
+        with self._lock:
+            self._head.committed = end
+            del self._new_series[: len(new_series)]
+        self.commits += 1
+        self.last_commit_seconds = time.perf_counter() - started
+        return True
 
     def _insert_series(self, conn: sqlite3.Connection, items: list[tuple[int, SeriesKey]]) -> None:
         conn.executemany(
@@ -241,7 +267,7 @@ class Store(Reader):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:  # full, read-only, I/O error, corrupt page
             self.write_errors += 1
             reason = str(exc)
             if self._failing != reason:
@@ -268,24 +294,44 @@ class Store(Reader):
         with self._write_lock:
             now = self._data_now()
             cutoff = (now - GRACE_MS) // sc.CHUNK_MS * sc.CHUNK_MS
-            if cutoff > self._compacted_until or self._has_late():
+            if cutoff > self._compacted_until or self._late_merge_due():
                 self._compact(max(cutoff, self._compacted_until))
-            self._retention(now)
+            self._retention.apply(now)
 
-    def _has_late(self) -> bool:
+    def _late_merge_due(self) -> bool:
+        """Samples older than the compacted range wait for a merge. After a backward clock
+        step every new sample is late: merge at most every LATE_MERGE_S, not every tick."""
         with self._lock:
-            return self._head.min_ts() < self._compacted_until
+            late = self._head.min_ts() < self._compacted_until
+        return late and time.monotonic() - self._last_late_merge >= LATE_MERGE_S
 
     def _compact(self, cutoff: int) -> None:
         with self._lock:
-            ts, sid32, val = self._head.take_before(cutoff)
+            limit = self._pinned = self._head.n
+            ts, sid32, val = self._head.before(cutoff, limit)
             new_series = list(self._new_series)
-            self._in_flight = (ts, sid32.astype(np.int64), val)
-        ts, sid, val = self._in_flight
+        try:
+            ok, late_ts, late_sid = self._write_chunks(
+                ts, sid32.astype(np.int64), val, cutoff, new_series
+            )
+            if ok:  # the rows are in chunks now: only then do they leave the head
+                with self._lock:
+                    self._head.take_before(cutoff, limit)
+                    del self._new_series[: len(new_series)]
+        finally:
+            self._pinned = 0
+        if ok and len(late_ts):
+            self._last_late_merge = time.monotonic()
+            self._tiers.redo(late_ts, late_sid, cutoff, self._transaction)
+
+    def _write_chunks(
+        self, ts: I64, sid: I64, val: F64, cutoff: int, new_series: list[tuple[int, SeriesKey]]
+    ) -> tuple[bool, I64, I64]:
+        """One transaction: chunks, closed rollup windows, head rows dropped, watermark."""
         previous = self._compacted_until
         late = ts < previous
         late_ts, late_sid = ts[late], sid[late]
-        late_ids = np.unique((ts[late] // sc.CHUNK_MS << sc.ID_BITS) | sid[late])
+        late_ids = np.unique((late_ts // sc.CHUNK_MS << sc.ID_BITS) | late_sid)
         if len(late_ids):
             ts, sid, val = self._merge_existing(late_ids, ts, sid, val)
         ts, sid, val = _sorted_unique(ts, sid, val)
@@ -305,16 +351,10 @@ class Store(Reader):
             sc.set_meta(conn, "compacted_until", cutoff)
 
         ok = self._transaction(work)
-        with self._lock:
-            if ok:
-                self._compacted_until = cutoff
-                self._tiers.accept(closing)
-                del self._new_series[: len(new_series)]
-            else:  # give the samples back to the head; the next tick retries
-                self._head.extend(ts, sid, val)
-            self._in_flight = None
-        if ok and len(late_ts):
-            self._tiers.redo(late_ts, late_sid, cutoff, self._transaction)
+        if ok:
+            self._compacted_until = cutoff
+            self._tiers.accept(closing)
+        return ok, late_ts, late_sid
 
     def _merge_existing(self, ids: I64, ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
         """Prepend the samples of chunks that late samples land in (the late ones win)."""
@@ -325,7 +365,11 @@ class Store(Reader):
             for rid, blob in self._conn.execute(
                 f"SELECT id, data FROM chunks WHERE id IN ({marks})", batch
             ):
-                block = decode_block(blob)
+                try:
+                    block = decode_block(blob)
+                except CodecError as exc:  # unreadable already: the new samples replace it
+                    log.warning("store: chunk %d is corrupt (%s); replacing it", rid, exc)
+                    continue
                 parts_ts.append(block.ts)
                 parts_sid.append(np.full(len(block.ts), rid & sc.SID_MASK, dtype=np.int64))
                 parts_val.append(block.values)
@@ -335,51 +379,9 @@ class Store(Reader):
             np.concatenate([*parts_val, val]),
         )
 
-    def _retention(self, now: int) -> None:
-        opts = self.options
-        plans = (
-            ("chunks", sc.CHUNK_MS, opts.raw_retention_s, "raw samples"),
-            ("rollup_1m", sc.ROLLUP_1M_WINDOW_MS, opts.rollup_1m_retention_s, "1-minute rollups"),
-            ("rollup_1h", sc.ROLLUP_1H_WINDOW_MS, opts.rollup_1h_retention_s, "1-hour rollups"),
-        )
-        for table, width, keep_s, what in plans:
-            cutoff = now - int(keep_s * 1000)
-            self._drop_before(table, cutoff // width, f"{what} older than {keep_s / 86400:g} days")
-        if opts.max_bytes:
-            self._enforce_size(opts.max_bytes)
-
-    def _drop_before(self, table: str, bucket: int, why: str) -> int:
-        dropped = 0
-
-        def work(conn: sqlite3.Connection) -> None:
-            nonlocal dropped
-            cur = conn.execute(f"DELETE FROM {table} WHERE id < ?", (sc.row_id(bucket, 0),))
-            dropped = cur.rowcount
-
-        if bucket > 0 and self._transaction(work) and dropped:
-            log.info("store retention: dropped %d %s rows (%s)", dropped, table, why)
-        return dropped
-
     def used_bytes(self) -> int:
-        pages, free, size = (
-            self._conn.execute(f"PRAGMA {p}").fetchone()[0]
-            for p in ("page_count", "freelist_count", "page_size")
-        )
-        return int((pages - free) * size)
-
-    def _enforce_size(self, cap: int) -> None:
-        """Drop the oldest hour of the finest data left until the file fits the cap."""
-        # (table, buckets dropped per step: an hour of raw, a day of 1m, a week of 1h)
-        for table, step in (("chunks", 6), ("rollup_1m", 24), ("rollup_1h", 7)):
-            for _ in range(10_000):
-                if self.used_bytes() <= cap:
-                    return
-                oldest = self._conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
-                if oldest is None:
-                    break
-                bucket = (oldest >> sc.ID_BITS) + step
-                if not self._drop_before(table, bucket, f"size cap {cap} bytes reached"):
-                    break
+        """Bytes in pages that hold data: what the size cap compares with."""
+        return self._retention.used_bytes()
 
     # ----------------------------------------------------------- the thread
 
@@ -397,9 +399,11 @@ class Store(Reader):
             try:
                 if self.commit():
                     self.maintain()
-            except Exception:
+            except Exception as exc:  # the writer must outlive any one error: count, log once
                 self.write_errors += 1
-                log.exception("store: writer error (will retry)")
+                if str(exc) != self._writer_error:
+                    self._writer_error = str(exc)
+                    log.exception("store: writer error (retrying every commit interval)")
 
     def close(self) -> None:
         """Stop the writer and make everything appended durable (one last try)."""
@@ -417,14 +421,7 @@ class Store(Reader):
         if self.readonly:
             return None
         with self._lock:
-            ts, val = self._head.rows_for(sid)
-            parts_ts, parts_val = [ts.copy()], [val.copy()]
-            if self._in_flight is not None:
-                f_ts, f_sid, f_val = self._in_flight
-                sel = f_sid == sid
-                parts_ts.insert(0, f_ts[sel])
-                parts_val.insert(0, f_val[sel])
-        return np.concatenate(parts_ts), np.concatenate(parts_val)
+            return self._head.rows_for(sid)
 
     def stats(self) -> StoreStats:
         try:

@@ -17,7 +17,8 @@ import numpy as np
 
 from edgewatch.store import rollup as ru
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import F64, I64, decode_blocks
+from edgewatch.store.codec import decode_blocks
+from edgewatch.store.transforms import F64, I64
 
 M1, W1 = sc.ROLLUP_1M_MS, sc.ROLLUP_1M_WINDOW_MS  # 1-minute points, hour rows
 H1, W2 = sc.ROLLUP_1H_MS, sc.ROLLUP_1H_WINDOW_MS  # 1-hour points, day rows
