@@ -101,8 +101,12 @@ def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transfo
     mults = np.ones(nseg, dtype=np.int64)
     orders = np.ones(nseg, dtype=np.int64)
     if is_int.any():
-        scaled = np.zeros(n, dtype=np.int64)
-        scaled[is_int] = np.round(values[is_int] * POW10[dec_per[is_int]])
+        all_int = bool(is_int.all())
+        with np.errstate(over="ignore", invalid="ignore"):  # float segments: masked below
+            rounded = np.round(values * POW10[np.maximum(dec_per, 0)])
+        if not all_int:
+            rounded[~is_int] = 0.0
+        scaled = rounded.astype(np.int64)
         d1 = deltas_within(scaled, starts)
         # Byte counts in pages, sizes in KiB: divide deltas by their common factor.
         rest = np.abs(d1)
@@ -117,7 +121,10 @@ def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transfo
         d2 = second_order(d1, starts)
         orders = np.where(abs_cost(d2, starts) * 3 < abs_cost(d1, starts) * 2, 2, 1)
         chosen = np.where(per_sample(starts, orders) == 2, d2, d1)
-        words[is_int] = zigzag(chosen)[is_int]
+        if all_int:
+            words = zigzag(chosen)
+        else:
+            words[is_int] = zigzag(chosen)[is_int]
     if (~is_int).any():
         bits = values.view(np.uint64)
         xor = bits.copy()

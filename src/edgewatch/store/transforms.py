@@ -24,6 +24,7 @@ QUANTA = np.array(
 )
 POW10 = 10.0 ** np.arange(MAX_DECIMALS + 1)
 EXACT_LIMIT = float(2**53)  # integers up to this are exact in a float64
+SAFE_SCALED = float(2**50)  # below this, exact at d decimals implies exact at more
 
 
 def segment_starts(seg_ids: I64) -> I64:
@@ -124,9 +125,11 @@ def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
 def decimals_of(values: F64, starts: I64) -> I64:
     """Per segment: fewest decimals representing every value exactly, or FLOAT_MODE.
 
-    A segment's decimals are the most any of its values needs; every value is
-    then checked again at that scale (a large integer beside a fine decimal may
-    no longer fit the 53 bits a float64 holds exactly).
+    A segment's decimals are the most any of its values needs. A value exact at
+    fewer decimals stays exact at more as long as it scales to under 2**50 (the
+    rounding error stays under a quarter); segments with larger values are
+    checked again at their scale (a large integer beside a fine decimal may no
+    longer fit the 53 bits a float64 holds exactly).
     """
     nseg = len(starts) - 1
     if len(values) == 0:
@@ -148,7 +151,8 @@ def decimals_of(values: F64, starts: I64) -> I64:
         has_float = reduce_segments(np.minimum, per, starts) == FLOAT_MODE
         seg = np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
         mixed = reduce_segments(np.minimum, per, starts) != seg  # some value needed fewer decimals
-        recheck = np.flatnonzero(mixed & (seg != FLOAT_MODE))
+        big = reduce_segments(np.fmax, np.abs(values), starts) * POW10[np.maximum(seg, 0)]
+        recheck = np.flatnonzero(mixed & (seg != FLOAT_MODE) & (big >= SAFE_SCALED))
         if len(recheck):
             scale = POW10[per_sample(starts, seg)]
             fits = exact_at(values, scale)
