@@ -506,3 +506,19 @@ def test_data_dir_default_follows_the_real_user() -> None:
     expected_root = os.geteuid() == 0
     path = resolve_data_dir(None, Config(), environ={"HOME": "/home/u"})
     assert (path == Path("/var/lib/edgewatch")) is expected_root
+
+
+@pytest.mark.parametrize("unit", ["vision*", "cam?ra.service", "[ab].service"])
+def test_glob_in_service_units_is_refused(tmp_path: Path, unit: str) -> None:
+    text = f'collectors:\n  services:\n    units:\n      - vision.service\n      - "{unit}"\n'
+    (issue,) = errors_of(write(tmp_path, text))
+    assert issue.line == 5
+    assert issue.field_path == "collectors.services.units[1]"
+    assert f"{unit!r} is a glob" in issue.message
+    assert "name each unit exactly" in issue.message
+
+
+def test_plain_service_units_are_accepted(tmp_path: Path) -> None:
+    text = "collectors:\n  services:\n    units: [vision, camera.service, dev-sda.device]\n"
+    config = load_config(write(tmp_path, text))
+    assert config.collectors.services.units == ("vision", "camera.service", "dev-sda.device")

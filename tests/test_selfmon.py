@@ -22,6 +22,7 @@ class Stats(NamedTuple):
     last_commit_seconds: float = 0.003
     write_errors: int = 1
     pending_samples: int = 17
+    dropped_samples: int = 5000
 
 
 class Dummy:
@@ -59,6 +60,7 @@ def test_self_reports_process_collectors_store_and_budget() -> None:
     assert values[SeriesKey("edgewatch_store_series")] == 42
     assert values[SeriesKey("edgewatch_samples_ingested_total")] == 1234
     assert values[SeriesKey("edgewatch_store_pending_samples")] == 17
+    assert values[SeriesKey("edgewatch_store_dropped_samples_total")] == 5000
     assert values[SeriesKey("edgewatch_cpu_budget_ratio")] == 0.01
     assert values[SeriesKey("edgewatch_cpu_usage_ratio")] == 0.05
     assert values[SeriesKey("edgewatch_process_cpu_seconds_total")] > 0

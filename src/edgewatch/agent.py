@@ -2,7 +2,10 @@
 
 ``Agent(config, data_dir)`` does no I/O; ``open()`` opens the store (raising
 StoreError or OSError for the CLI to report), ``run()`` runs until ``stop()`` or
-SIGTERM/SIGINT, and SIGHUP reloads the config file.
+SIGTERM/SIGINT, and SIGHUP reloads the config file. A reload rebuilds only the
+collectors whose config section changed: the others keep their state (counters
+of process names and groups, rates) and their schedule. A log level given on the
+command line stays in force across reloads.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.model import Collector, Sample
 from edgewatch.scheduler import Clock, Scheduler, SystemClock
 from edgewatch.selfmon import SelfCollector
-from edgewatch.store import Store, StoreStats
+from edgewatch.store import Store
 from edgewatch.store.store import DB_NAME
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,9 @@ class Agent:
         clock: Clock | None = None,
         proc_root: Path = Path("/proc"),
         sys_root: Path = Path("/sys"),
+        log_level: str | None = None,
     ) -> None:
+        """``log_level``: the command line's, which wins over the config's (reloads too)."""
         self.config = config
         self.data_dir = data_dir
         self.config_path = config_path
@@ -66,6 +71,9 @@ class Agent:
         self._stopping: asyncio.Event | None = None
         self._reload_lock: asyncio.Lock | None = None
         self._background: set[asyncio.Task[object]] = set()
+        self._log_level = log_level
+        # The running collectors by kind, with the config section each was built from.
+        self._built: dict[str, tuple[BaseModel, Collector]] = {}
 
     @property
     def store_path(self) -> Path:
@@ -76,6 +84,10 @@ class Agent:
         if self._store is None:
             raise RuntimeError("the agent's store is not open; call open() first")
         return self._store
+
+    def collectors(self) -> list[Collector]:
+        """The collectors scheduled now (empty before ``run()`` and after it returns)."""
+        return [] if self._scheduler is None else [st.collector for st in self._scheduler.states()]
 
     def open(self) -> None:
         """Open (or create) the store; StoreError/OSError propagate to the caller."""
@@ -95,6 +107,7 @@ class Agent:
         self._scheduler = Scheduler(self._ingest, clock=self._clock, executor=self._executor)
         store.start()
         installed = self._install_signals(loop)
+        self._built = {}
         try:
             async with self._reload_lock:
                 collectors = await self._build_collectors(self.config)
@@ -140,15 +153,17 @@ class Agent:
                 log.warning("store settings changed; they apply after a restart")
             self.config = new
             self._budget.budget_ratio = new.agent.cpu_budget
-            _apply_log_level(new.log_level)
-            await self._scheduler.stop()
+            _apply_log_level(self._log_level or new.log_level)
+            before = {id(c) for _, c in self._built.values()}
             collectors = await self._build_collectors(new)
-            self._scheduler.start(collectors)
+            await self._scheduler.update(collectors)
+            rebuilt = [c.name for c in collectors if id(c) not in before]
             log.info(
-                "config reloaded from %s: %d collectors (%s)",
+                "config reloaded from %s: %d collectors (%s); rebuilt: %s",
                 self.config_path,
                 len(collectors),
                 ", ".join(c.name for c in collectors),
+                ", ".join(rebuilt) or "none",
             )
             return True
 
@@ -177,15 +192,20 @@ class Agent:
     def _ingest(self, ts_ms: int, samples: Sequence[Sample]) -> None:
         self.store.append(ts_ms, samples)
 
-    def _store_stats(self) -> StoreStats:
-        return self.store.stats()
-
     async def _build_collectors(self, config: Config) -> list[Collector]:
+        """The collectors ``config`` enables: the running ones whose section is
+        unchanged, new instances for the others."""
         loop = asyncio.get_running_loop()
+        previous, self._built = self._built, {}
         built: list[Collector] = []
         for kind in BUILTIN_COLLECTORS:
             section = getattr(config.collectors, kind, None)
             if section is None or not section.enabled:
+                continue
+            old = previous.get(kind)
+            if old is not None and old[0] == section:
+                self._built[kind] = old
+                built.append(old[1])
                 continue
             try:
                 cls = load_collector_class(kind)
@@ -200,10 +220,15 @@ class Agent:
             if reason is not None:
                 log.info("collector %s disabled: %s", kind, reason)
                 continue
+            self._built[kind] = (section, collector)
             built.append(collector)
         section = config.collectors.self
         if section.enabled:
-            built.append(self._self_collector(section.interval))
+            old = previous.get("self")
+            if old is None or old[0] != section:
+                old = (section, self._self_collector(section.interval))
+            self._built["self"] = old
+            built.append(old[1])
         return built
 
     def _self_collector(self, interval: float) -> SelfCollector:
@@ -213,7 +238,7 @@ class Agent:
         return SelfCollector(
             interval=interval,
             collectors=scheduler.states,
-            store_stats=self._store_stats,
+            store_stats=self.store.stats,
             budget=self._budget,
             proc_root=self._proc_root,
         )
@@ -263,6 +288,7 @@ class Agent:
             await self._scheduler.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        self._built = {}
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
             self._store = None

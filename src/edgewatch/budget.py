@@ -46,10 +46,6 @@ class CpuBudget:
         return self._factor
 
     @property
-    def throttled(self) -> bool:
-        return self._factor > 1
-
-    @property
     def usage_ratio(self) -> float | None:
         """Own CPU as a fraction of one core over the window (None until measured)."""
         return self._usage

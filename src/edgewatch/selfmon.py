@@ -37,12 +37,16 @@ FAMILIES: tuple[MetricFamily, ...] = (
         ("collector",),
     ),
     MetricFamily(
-        "edgewatch_collector_errors_total", C, "Collections that raised an error.", ("collector",)
+        "edgewatch_collector_errors_total",
+        C,
+        "Collections that failed: the collector raised, or the store refused its samples.",
+        ("collector",),
     ),
     MetricFamily(
         "edgewatch_collector_skipped_ticks_total",
         C,
-        "Scheduled ticks skipped because a collection overran its interval.",
+        "Scheduled ticks skipped because a collection overran its interval "
+        "(wall-clock steps are not counted).",
         ("collector",),
     ),
     MetricFamily(
@@ -74,6 +78,11 @@ FAMILIES: tuple[MetricFamily, ...] = (
         "edgewatch_store_pending_samples", G, "Samples held in memory, not yet committed to disk."
     ),
     MetricFamily(
+        "edgewatch_store_dropped_samples_total",
+        C,
+        "Samples dropped from memory while the disk refused writes (store.max_pending_samples).",
+    ),
+    MetricFamily(
         "edgewatch_cpu_budget_ratio",
         G,
         "The agent's CPU budget as a fraction of one core (agent.cpu_budget).",
@@ -101,6 +110,8 @@ class StoreFigures(Protocol):
     def write_errors(self) -> int: ...
     @property
     def pending_samples(self) -> int: ...
+    @property
+    def dropped_samples(self) -> int: ...
 
 
 def resident_memory_bytes(proc_root: Path = Path("/proc")) -> float:
@@ -164,6 +175,7 @@ class SelfCollector:
             _s("edgewatch_store_commit_duration_seconds", stats.last_commit_seconds),
             _s("edgewatch_store_write_errors_total", stats.write_errors),
             _s("edgewatch_store_pending_samples", stats.pending_samples),
+            _s("edgewatch_store_dropped_samples_total", stats.dropped_samples),
         ]
         return out
 

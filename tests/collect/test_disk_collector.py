@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from collect_helpers import PROC, SYS, values
 
-from edgewatch.collect.disk import DiskCollector
+from edgewatch.collect.disk import DEFAULT_EXCLUDE_FSTYPES, DiskCollector
+from edgewatch.config import Config
 
 
 def _collector(tmp_path: Path, **kw: object) -> DiskCollector:
@@ -83,3 +84,35 @@ def test_real_machine_reports_root_filesystem() -> None:
     for key, value in first.items():
         if key.endswith("_total") or "_total{" in key:
             assert second[key] >= value, key
+
+
+NETWORK_MOUNTS = """\
+nas:/export/video /mnt/video nfs4 rw,relatime,vers=4.2,hard 0 0
+nas:/old /mnt/old nfs rw,relatime,vers=3 0 0
+//nas/share /mnt/share cifs rw,relatime 0 0
+//nas/smb3 /mnt/smb3 smb3 rw,relatime 0 0
+pi@host:/data /mnt/ssh fuse.sshfs rw,nosuid,nodev 0 0
+share /mnt/9p 9p rw,trans=virtio 0 0
+10.0.0.1:/ /mnt/ceph ceph rw,name=admin 0 0
+gluster:/vol /mnt/gluster glusterfs rw 0 0
+"""
+
+
+def test_network_filesystems_are_skipped_by_default(tmp_path: Path, proc_copy: Path) -> None:
+    mounts = proc_copy / "mounts"
+    mounts.write_text(mounts.read_text() + NETWORK_MOUNTS)
+    (tmp_path / "root" / "mnt" / "video").mkdir(parents=True)
+    c = DiskCollector(interval=1.0, proc_root=str(proc_copy), sys_root=str(SYS),
+                      statvfs_root=str(tmp_path / "root"))  # fmt: skip
+    assert [m.mountpoint for m in c.mounts()] == ["/", "/boot/firmware", "/mnt/usb stick"]
+    assert not any(k.startswith("node_filesystem") and "/mnt/" in k for k in values(c.collect()))
+    # Asked for explicitly (an exclude list without them), they are reported.
+    c = DiskCollector(interval=1.0, proc_root=str(proc_copy), sys_root=str(SYS),
+                      statvfs_root=str(tmp_path / "root"), exclude_fstypes=("proc",))  # fmt: skip
+    assert "/mnt/video" in [m.mountpoint for m in c.mounts()]
+
+
+def test_config_default_excludes_what_the_collector_excludes() -> None:
+    default = Config().collectors.disk.exclude_fstypes
+    assert default == DEFAULT_EXCLUDE_FSTYPES
+    assert {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph"} <= set(default)

@@ -3,6 +3,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from collect_helpers import PROC, SYS, values
@@ -112,3 +115,38 @@ def test_real_machine_scan_with_a_group(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def _comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+def _wait_comm(pid: int, wanted: Callable[[str], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not wanted(_comm(pid)):
+        assert time.monotonic() < deadline, f"process {pid} is still {_comm(pid)!r}"
+        time.sleep(0.01)
+
+
+def test_process_that_execs_in_place_is_matched_under_its_new_command_line() -> None:
+    marker = f"detect-{uuid.uuid4().hex}.py"
+    # sh reads the command to exec from stdin, so its own command line does not match.
+    child = subprocess.Popen(["sh", "-c", "read cmd; exec $cmd"], stdin=subprocess.PIPE)
+    assert child.stdin is not None
+    try:
+        _wait_comm(child.pid, lambda comm: comm == "sh")
+        c = ProcessesCollector(interval=15.0, top_n=0, groups={"vision": f"python.*{marker}"})
+        group = 'system_process_group_count{group="vision"}'
+        assert values(c.collect())[group] == 0
+        command = f"{sys.executable} -c exec(input()) {marker}\nimport sys; sys.stdin.read()\n"
+        child.stdin.write(command.encode())
+        child.stdin.flush()
+        _wait_comm(child.pid, lambda comm: comm.startswith("python"))
+        assert values(c.collect())[group] == 1  # same pid and start time, new program
+    finally:
+        child.stdin.close()  # the python reading stdin exits
+        try:
+            child.wait(timeout=10)
+        finally:
+            child.kill()
+            child.wait()

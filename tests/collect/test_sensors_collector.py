@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from collect_helpers import PROC, SYS, values
 
-from edgewatch.collect.sensors import SensorsCollector
+from edgewatch.collect.sensors import RESCAN_EVERY, SensorsCollector
 
 
 def test_jetson_like_thermal_zones_and_cooling_devices() -> None:
@@ -63,3 +63,17 @@ def test_real_machine_sensors_either_work_or_say_why() -> None:
         assert values(c.collect())
     else:
         assert reason.startswith("no thermal zones")
+
+
+def test_available_scans_once_and_the_first_collection_reuses_it(sys_copy: Path) -> None:
+    c = SensorsCollector(interval=5.0, proc_root=str(PROC), sys_root=str(sys_copy))
+    assert c.available() is None
+    zone = sys_copy / "class" / "thermal" / "thermal_zone9"
+    zone.mkdir()
+    (zone / "type").write_text("new-therm\n")
+    (zone / "temp").write_text("30000\n")
+    new = 'node_thermal_zone_temp{type="new-therm",zone="9"}'
+    # Collections 1..RESCAN_EVERY read what available() found; the next one re-scans.
+    for _ in range(RESCAN_EVERY):
+        assert new not in values(c.collect())
+    assert values(c.collect())[new] == 30.0

@@ -79,3 +79,16 @@ def test_systemctl_failure_raises_with_its_message(
     monkeypatch.setenv("FAKE_SYSTEMCTL_FAIL", "1")
     with pytest.raises(RuntimeError, match="exited 1: Failed to connect to bus"):
         list(c.collect())
+
+
+def test_name_label_is_the_unit_id_systemd_reports(tmp_path: Path) -> None:
+    c = _collector(tmp_path, ("vision", "camera.service"))
+    assert c.available() is None
+    v = values(c.collect())
+    assert v['node_systemd_unit_state{name="vision.service",state="active",type="notify"}'] == 1
+    assert v['node_systemd_service_restart_total{name="camera.service"}'] == 12
+    assert not any('name="vision"' in key for key in v)
+
+
+def test_services_are_expensive_for_the_cpu_budget() -> None:
+    assert ServicesCollector.expensive is True

@@ -8,6 +8,7 @@ import pytest
 from collect_helpers import PROC, SYS, values
 
 from edgewatch.collect.system import SystemCollector
+from edgewatch.collect.timex import TimexReading
 
 
 def test_uptime_boot_time_fds_and_process_states() -> None:
@@ -88,3 +89,22 @@ def test_real_machine_system() -> None:
     if "node_timex_sync_status" in v:
         assert v["node_timex_sync_status"] in (0.0, 1.0)
         assert v["node_timex_maxerror_seconds"] >= 0
+        # The kernel corrects by at most 500 ppm: the ratio is close to 1, never to 0.
+        assert 0.9995 <= v["node_timex_frequency_adjustment_ratio"] <= 1.0005
+
+
+def test_timex_frequency_ratio_is_one_plus_the_ppm_correction() -> None:
+    reading = TimexReading(
+        synced=True,
+        offset_seconds=0.000123,
+        maxerror_seconds=0.5,
+        esterror_seconds=0.001,
+        frequency_ppm=-12.5,  # what the kernel's freq of -819200 (ppm << 16) means
+        tai_offset_seconds=37.0,
+    )
+    c = SystemCollector(interval=15.0, proc_root=str(PROC), sys_root=str(SYS), utmp="/dev/null",
+                        adjtimex=lambda: lambda: reading)  # fmt: skip
+    v = values(c.collect())
+    assert v["node_timex_frequency_adjustment_ratio"] == 1 - 12.5e-6
+    assert v["node_timex_sync_status"] == 1
+    assert v["node_timex_tai_offset_seconds"] == 37

@@ -4,8 +4,10 @@ I/O comes from ``/proc/diskstats`` for whole disks only (the names under
 ``/sys/block``), skipping loop, ram, zram and floppy devices; partitions are
 skipped because their disk already counts their I/O. Filesystems come from
 ``/proc/mounts`` (re-read with each filesystem refresh) and ``os.statvfs``;
-pseudo filesystems (by type) and system mount points (by pattern) are skipped,
-and a device mounted twice (bind mounts) is reported once, at its first mount.
+pseudo and network filesystems (by type) and system mount points (by pattern)
+are skipped, and a device mounted twice (bind mounts) is reported once, at its
+first mount. Network filesystems are skipped because ``statvfs`` on a hung
+server blocks forever: the collector's worker thread, then the agent's exit.
 """
 
 from __future__ import annotations
@@ -30,12 +32,18 @@ from edgewatch.model import MetricFamily, Sample
 log = logging.getLogger(__name__)
 
 SECTOR_BYTES = 512.0  # /proc/diskstats always counts 512-byte sectors
-DEFAULT_EXCLUDE_FSTYPES: tuple[str, ...] = (
+PSEUDO_FSTYPES: tuple[str, ...] = (
     "proc", "sysfs", "tmpfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "overlay",
     "squashfs", "autofs", "mqueue", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
     "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "ramfs", "rpc_pipefs",
     "efivarfs",
 )  # fmt: skip
+# statvfs on a hung network mount blocks its thread for good (and then the agent's exit).
+NETWORK_FSTYPES: tuple[str, ...] = (
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph", "glusterfs", "afs",
+    "lustre", "ncpfs", "davfs",
+)  # fmt: skip
+DEFAULT_EXCLUDE_FSTYPES = PSEUDO_FSTYPES + NETWORK_FSTYPES
 DEFAULT_EXCLUDE_MOUNTPOINTS: tuple[str, ...] = (r"^/(dev|proc|sys|run/credentials)($|/)",)
 SKIP_DEVICES = re.compile(r"^(loop|ram|zram|fd)\d+$")
 

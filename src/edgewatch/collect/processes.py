@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from edgewatch.collect.base import COUNTER, GAUGE, USER_HZ, KeyCache, family
-from edgewatch.collect.procscan import ProcScanner, ProcStat
+from edgewatch.collect.procscan import ProcIdent, ProcScanner, ProcStat
 from edgewatch.model import MetricFamily, MetricType, Sample
 
 OTHER = "other"
@@ -105,7 +105,8 @@ class ProcessesCollector:
         self._names: dict[str, _Bucket] = {}
         self._refused: set[str] = set()
         self._group_buckets: dict[str, _Bucket] = {}
-        self._matches: dict[tuple[int, int], tuple[str, ...]] = {}
+        # Groups of each process, by pid, start time and name (an exec changes the name).
+        self._matches: dict[ProcIdent, tuple[str, ...]] = {}
         self._snapshot: list[ProcessInfo] = []
 
     def available(self) -> str | None:
@@ -195,11 +196,12 @@ class ProcessesCollector:
             name = p.name if p.name in self._names else OTHER if p.name in self._refused else None
             if name is not None:
                 self._names[name].add(p, totals if first or name in fresh else delta)
-            groups = matches.get(ident)
+            exe = (p.pid, p.start, p.name)
+            groups = matches.get(exe)
             if groups is None:
                 text = p.cmdline or p.name
                 groups = tuple(g for g, rx in self._groups if rx.search(text))
-            self._matches[ident] = groups
+            self._matches[exe] = groups
             for g in groups:
                 self._group_buckets[g].add(p, totals if first else delta)
 

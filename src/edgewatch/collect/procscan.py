@@ -1,8 +1,10 @@
 """One pass over ``/proc/<pid>``: the few fields the process collector needs.
 
 Reads ``stat`` and ``io`` of every process, and ``cmdline`` plus the owner only
-once per process (cached by pid and start time, so a reused pid is a new
-process). About a third of what psutil reads for the same fields.
+once per process (cached by pid, start time and name, so a reused pid is a new
+process, and so is one that replaces itself with another program by ``exec``,
+as ``sh -c "exec python detect.py"`` does). About a third of what psutil reads for
+the same fields.
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ class ProcStat(NamedTuple):
     write_bytes: int
 
 
+# What identifies a process's command line: pid, start time, name (exec changes it).
+ProcIdent = tuple[int, int, str]
+
+
 class ProcScanner:
     def __init__(self, proc_root: str) -> None:
         self._proc = proc_root
-        self._static: dict[tuple[int, int], tuple[str, str]] = {}  # (cmdline, user)
+        self._static: dict[ProcIdent, tuple[str, str]] = {}  # (cmdline, user)
         self._users: dict[int, str] = {}
 
     def uptime(self) -> float | None:
@@ -44,7 +50,7 @@ class ProcScanner:
 
     def scan(self) -> list[ProcStat]:
         found: list[ProcStat] = []
-        static: dict[tuple[int, int], tuple[str, str]] = {}
+        static: dict[ProcIdent, tuple[str, str]] = {}
         for entry in os.listdir(self._proc):
             if not entry.isdigit():
                 continue
@@ -54,7 +60,7 @@ class ProcScanner:
         self._static = static  # forget processes that are gone
         return found
 
-    def read(self, entry: str, static: dict[tuple[int, int], tuple[str, str]]) -> ProcStat | None:
+    def read(self, entry: str, static: dict[ProcIdent, tuple[str, str]]) -> ProcStat | None:
         base = f"{self._proc}/{entry}"
         raw = read_small(f"{base}/stat")
         if not raw:
@@ -67,7 +73,7 @@ class ProcScanner:
         if int(f[6]) & PF_KTHREAD:
             name = name.split("/", 1)[0]  # kworker/1:1-events -> kworker: one name, not hundreds
         pid, start = int(entry), int(f[19])
-        ident = (pid, start)
+        ident = (pid, start, name)
         known = self._static.get(ident)
         if known is None:
             known = (self._cmdline(base), self._user(base))

@@ -2,7 +2,8 @@
 
 Thermal zones are where ARM boards such as NVIDIA Jetson report CPU and GPU
 temperatures; hwmon is where x86 boards report theirs. The files to read are
-found once and re-found every ``RESCAN_EVERY`` collections.
+found once (by ``available()``, or the first collection) and re-found every
+``RESCAN_EVERY`` collections.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class SensorsCollector:
         self._readings: list[Reading] = []
         self._infos: list[tuple[MetricFamily, tuple[str, ...]]] = []
         self._supplies: list[str] = []
-        self._collections = 0
+        self._since_scan: int | None = None  # collections since the last scan; None: never
 
     def available(self) -> str | None:
         self._scan()
@@ -110,9 +111,9 @@ class SensorsCollector:
         return FAMILIES
 
     def collect(self) -> Iterable[Sample]:
-        if self._collections % RESCAN_EVERY == 0:
-            self._scan()
-        self._collections += 1
+        if self._since_scan is None or self._since_scan >= RESCAN_EVERY:
+            self._scan()  # not again right after available() scanned
+        self._since_scan = (self._since_scan or 0) + 1
         key = self._keys.key
         out: list[Sample] = []
         for path, fam, labels, scale in self._readings:
@@ -166,6 +167,7 @@ class SensorsCollector:
                 if os.path.exists(path):
                     readings.append((path, fam, (name,), scale))
         self._readings, self._infos, self._supplies = readings, infos, supplies
+        self._since_scan = 0
 
 
 def hwmon_chip_name(hwmon_dir: str) -> str:

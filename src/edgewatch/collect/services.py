@@ -4,7 +4,9 @@
 lines per unit, in the order asked, separated by blank lines. A unit that does
 not exist still gets a block (``LoadState=not-found``). Memory and CPU come from
 the unit's cgroup accounting; they read ``[not set]`` (or 2^64-1) when
-accounting is off, and are then left out.
+accounting is off, and are then left out. The ``name`` label is the unit's
+``Id`` (``vision`` in the config is reported as ``vision.service``). Globs are
+refused by the config: they would change the number of blocks.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ FAMILIES = (UNIT_STATE, RESTARTS, MEMORY, CPU, MAIN_PID, INFO_FAMILY)
 
 class ServicesCollector:
     name = "services"
+    expensive = True  # a systemctl process per collection: the CPU budget may slow it down
 
     def __init__(
         self,
@@ -104,7 +107,8 @@ class ServicesCollector:
             )
         out: list[Sample] = []
         for unit, props in zip(self.units, blocks, strict=True):
-            self._unit_samples(unit, props, out)
+            # The unit's id as systemd names it ("vision" asks for "vision.service").
+            self._unit_samples(props.get("Id") or unit, props, out)
         return out
 
     def _unit_samples(self, unit: str, props: Mapping[str, str], out: list[Sample]) -> None:

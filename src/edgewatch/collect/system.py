@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psutil
 
@@ -38,8 +38,9 @@ TIMEX_OFFSET = family("node_timex_offset_seconds", GAUGE, "Time offset to the re
 TIMEX_MAXERR = family("node_timex_maxerror_seconds", GAUGE, "Maximum error estimate.")
 TIMEX_ESTERR = family("node_timex_estimated_error_seconds", GAUGE, "Estimated error.")
 TIMEX_FREQ = family(
-    "node_timex_frequency_adjustment_ratio", GAUGE, "Local clock frequency adjustment."
-)
+    "node_timex_frequency_adjustment_ratio", GAUGE,
+    "Local clock frequency adjustment: 1 + the kernel's correction in ppm / 1e6.",
+)  # fmt: skip
 TIMEX_TAI = family("node_timex_tai_offset_seconds", GAUGE, "International Atomic Time offset.")
 
 # /proc/<pid>/stat state letter -> label value
@@ -66,14 +67,18 @@ class SystemCollector:
         proc_root: str = "/proc",
         sys_root: str = "/sys",
         utmp: str | None = None,
+        adjtimex: Callable[[], TimexReader] = open_adjtimex,
     ) -> None:
-        """``utmp``: the login records file; None asks psutil (the system's utmp)."""
+        """``utmp``: the login records file; None asks psutil (the system's utmp).
+
+        ``adjtimex`` opens the kernel clock reader (replaced in tests)."""
         self.interval = interval
         self._proc = proc_root
         self._utmp = utmp
         self._keys = KeyCache()
         self._once = OnceLogger(log)
         self._board = BoardHealth(sys_root, self._keys)
+        self._open_adjtimex = adjtimex
         self._timex: TimexReader | None = None
         self._timex_tried = False
 
@@ -149,7 +154,7 @@ class SystemCollector:
         if not self._timex_tried:
             self._timex_tried = True
             try:
-                self._timex = open_adjtimex()
+                self._timex = self._open_adjtimex()
             except (OSError, AttributeError) as err:
                 self._once.info(f"clock synchronisation unknown, adjtimex unavailable: {err}")
         if self._timex is None:
@@ -164,7 +169,7 @@ class SystemCollector:
         out.append(Sample(key(TIMEX_OFFSET), tx.offset_seconds))
         out.append(Sample(key(TIMEX_MAXERR), tx.maxerror_seconds))
         out.append(Sample(key(TIMEX_ESTERR), tx.esterror_seconds))
-        out.append(Sample(key(TIMEX_FREQ), tx.frequency_ppm / 1e6))
+        out.append(Sample(key(TIMEX_FREQ), 1.0 + tx.frequency_ppm / 1e6))
         out.append(Sample(key(TIMEX_TAI), tx.tai_offset_seconds))
 
 

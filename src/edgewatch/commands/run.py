@@ -43,7 +43,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default=None,
-    help="Log verbosity (default: the config's log_level).",
+    help="Log verbosity (default: the config's log_level); kept when SIGHUP reloads the config.",
 )
 def run_cmd(
     config_file: str | None, data_dir: str | None, listen: str | None, log_level: str | None
@@ -60,7 +60,7 @@ def run_cmd(
     level = (log_level or config.log_level).upper()
     logging.basicConfig(level=level, format=LOG_FORMAT)
     directory = resolve_data_dir(data_dir, config)
-    agent = Agent(config, directory, config_path=config_path, listen=address)
+    agent = Agent(config, directory, config_path=config_path, listen=address, log_level=log_level)
     try:
         agent.open()
     except StoreError as exc:

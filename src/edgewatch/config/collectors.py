@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from edgewatch.config.fields import Regex
+from edgewatch.config.fields import Regex, UnitName
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration
 
@@ -16,6 +16,11 @@ PSEUDO_FSTYPES: tuple[str, ...] = (
     "squashfs", "autofs", "mqueue", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
     "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "ramfs", "rpc_pipefs",
     "efivarfs",
+)  # fmt: skip
+# statvfs on a hung network mount blocks its thread for good (and then the agent's exit).
+NETWORK_FSTYPES: tuple[str, ...] = (
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph", "glusterfs", "afs",
+    "lustre", "ncpfs", "davfs",
 )  # fmt: skip
 
 
@@ -38,8 +43,9 @@ class DiskCollector(Section):
         default=15.0, gt=0, description="Time between two reads of filesystem space and inodes."
     )
     exclude_fstypes: tuple[str, ...] = Field(
-        default=PSEUDO_FSTYPES,
-        description="Filesystem types never reported (pseudo and virtual filesystems).",
+        default=PSEUDO_FSTYPES + NETWORK_FSTYPES,
+        description="Filesystem types never reported: pseudo and virtual filesystems, and "
+        "network filesystems (a hung server would block the collector).",
     )
     exclude_mountpoints: tuple[Regex, ...] = Field(
         default=(r"^/(dev|proc|sys|run/credentials)($|/)",),
@@ -94,8 +100,8 @@ class ProcessesCollector(Section):
 class ServicesCollector(Section):
     enabled: bool = Field(default=True, description=_ENABLED)
     interval: Duration = Field(default=15.0, gt=0, description=_INTERVAL)
-    units: tuple[str, ...] = Field(
-        default=(), description="systemd units to watch, e.g. vision.service."
+    units: tuple[UnitName, ...] = Field(
+        default=(), description="systemd units to watch, e.g. vision.service (no globs)."
     )
 
 

@@ -1,4 +1,4 @@
-"""Small validated value types of the config: regexes, listen addresses, log levels."""
+"""Small validated value types of the config: regexes, unit names, listen addresses, log levels."""
 
 from __future__ import annotations
 
@@ -54,12 +54,27 @@ def _check_listen(value: str) -> str:
     return value
 
 
+def check_unit_name(value: str) -> str:
+    """A systemd unit name, without glob characters (a glob would match any number of units)."""
+    if not value.strip():
+        raise ValueError("a unit name must not be empty")
+    globs = sorted({c for c in value if c in "*?["})
+    if globs:
+        raise ValueError(
+            f"{value!r} is a glob ({' '.join(globs)}); name each unit exactly, e.g. vision.service"
+        )
+    return value
+
+
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
 Regex = Annotated[str, AfterValidator(check_regex)]
 """A regular expression (Python ``re`` syntax), checked to compile; kept as its text."""
+
+UnitName = Annotated[str, AfterValidator(check_unit_name)]
+"""A systemd unit name such as ``vision.service``; globs are refused."""
 
 ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 """``HOST:PORT``; see :func:`parse_listen`."""
