@@ -103,7 +103,7 @@ store:
   commit_interval: 30s
   retention: {raw: 7d, rollup_1m: 30d, rollup_1h: 1w, max_size: 512MiB}
   timestamp_tolerance: 0.1
-  max_pending_samples: 1000
+  max_pending_samples: 20000
 """
     options = load_config(write(tmp_path, text), environ={}).store.to_options()
     assert options.commit_interval_s == 30.0
@@ -112,7 +112,7 @@ store:
     assert options.rollup_1h_retention_s == 7 * 86400
     assert options.max_bytes == 512 * 1024**2
     assert options.timestamp_tolerance == 0.1
-    assert options.max_pending_samples == 1000
+    assert options.max_pending_samples == 20000
 
 
 def test_every_schema_property_has_a_description() -> None:

@@ -56,10 +56,10 @@ class StoreConfig(Section):
         "tick are stored as the tick (cheaper); larger jitter is kept exactly.",
     )
     max_pending_samples: int = Field(
-        default=2_000_000,
-        ge=0,
-        description="Samples held in memory while the disk refuses writes; beyond this "
-        "the oldest are dropped and counted.",
+        default=500_000,
+        ge=10_000,  # the head also holds every sample between two commits
+        description="Samples held in memory while the disk refuses writes (about 10 MB at "
+        "the default); beyond this the oldest are dropped and counted. At least 10000.",
     )
 
     def to_options(self) -> StoreOptions:

@@ -24,4 +24,4 @@ class StoreOptions:
     timestamp_tolerance: float = 0.02
     # Samples kept in memory when the disk refuses writes (full, read-only);
     # beyond this the oldest are dropped and counted.
-    max_pending_samples: int = 2_000_000
+    max_pending_samples: int = 500_000
