@@ -23,7 +23,7 @@ def test_meminfo_fields_are_bytes_and_used_is_total_minus_available() -> None:
     assert v["node_memory_MemAvailable_bytes"] == avail
     assert v["node_memory_Cached_bytes"] == _meminfo_kib("Cached") * 1024
     assert v["system_memory_used_bytes"] == total - avail
-    assert v["system_memory_usage_ratio"] == (total - avail) / total
+    assert v["system_memory_usage_ratio"] == round((total - avail) / total, 6)  # 1 ppm
     assert v["node_vmstat_pswpin"] == 120
     assert v["node_vmstat_pswpout"] == 340
 

@@ -92,6 +92,16 @@ class KeyCache:
         return found
 
 
+RATIO_DECIMALS = 6
+
+
+def ratio(part: float, whole: float) -> float:
+    """``part / whole`` rounded to 1 ppm: the inputs are counts of ticks, pages or
+    blocks, so more digits are noise, and a decimal compresses far better in the store
+    than a full-precision float."""
+    return round(part / whole, RATIO_DECIMALS)
+
+
 def family(name: str, kind: MetricType, help_text: str, *labels: str) -> MetricFamily:
     return MetricFamily(name, kind, help_text, tuple(labels))
 

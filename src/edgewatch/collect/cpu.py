@@ -17,6 +17,7 @@ from edgewatch.collect.base import (
     KeyCache,
     family,
     list_dir,
+    ratio,
     read_text,
 )
 from edgewatch.model import MetricFamily, Sample
@@ -113,10 +114,10 @@ class CpuCollector:
         if elapsed <= 0:
             return
         idle = deltas[3] + deltas[4]
-        out.append(Sample(key(CPU_USAGE, label), (elapsed - idle) / elapsed))
+        out.append(Sample(key(CPU_USAGE, label), ratio(elapsed - idle, elapsed)))
         if label == "total":
             for mode, delta in zip(MODES, deltas, strict=True):
-                out.append(Sample(key(CPU_MODE, mode), delta / elapsed))
+                out.append(Sample(key(CPU_MODE, mode), ratio(delta, elapsed)))
 
     def _load(self, out: list[Sample]) -> None:
         text = read_text(self._loadavg)

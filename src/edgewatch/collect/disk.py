@@ -25,6 +25,7 @@ from edgewatch.collect.base import (
     OnceLogger,
     family,
     list_dir,
+    ratio,
     read_text,
 )
 from edgewatch.model import MetricFamily, Sample
@@ -182,7 +183,7 @@ class DiskCollector:
             out.append(Sample(key(FS_READONLY, *labels), 1.0 if readonly else 0.0))
             used = size - free
             if used + avail > 0:
-                out.append(Sample(key(FS_USAGE, *labels), used / (used + avail)))
+                out.append(Sample(key(FS_USAGE, *labels), ratio(used, used + avail)))
         return out
 
     def _io(self) -> list[Sample]:

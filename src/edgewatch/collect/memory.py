@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from edgewatch.collect.base import COUNTER, GAUGE, KeyCache, family, read_text
+from edgewatch.collect.base import COUNTER, GAUGE, KeyCache, family, ratio, read_text
 from edgewatch.model import MetricFamily, Sample
 
 # /proc/meminfo fields exported as node_memory_<Field>_bytes (values there are in KiB).
@@ -68,7 +68,7 @@ class MemoryCollector:
         if total is not None and available is not None:
             out.append(Sample(key(MEM_USED), total - available))
             if total > 0:
-                out.append(Sample(key(MEM_USAGE), (total - available) / total))
+                out.append(Sample(key(MEM_USAGE), ratio(total - available, total)))
         swap_total, swap_free = values.get("SwapTotal"), values.get("SwapFree")
         if swap_total is not None and swap_free is not None:
             out.append(Sample(key(SWAP_USED), swap_total - swap_free))

@@ -95,7 +95,7 @@ class SystemCollector:
 
     def collect(self) -> Iterable[Sample]:
         key = self._keys.key
-        out: list[Sample] = [Sample(key(TIME), time.time())]
+        out: list[Sample] = [Sample(key(TIME), round(time.time(), 3))]
         stat = read_text(os.path.join(self._proc, "stat")) or ""
         for line in stat.splitlines():
             word, _, value = line.partition(" ")
