@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from edgewatch.collect.disk import DEFAULT_EXCLUDE_FSTYPES, DEFAULT_EXCLUDE_MOUNTPOINTS
+from edgewatch.collect.network import DEFAULT_EXCLUDE_DEVICES
 from edgewatch.config.fields import Regex, UnitName
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration
@@ -11,17 +13,7 @@ from edgewatch.config.units import Duration
 _ENABLED = "Collect this family; false turns the collector off."
 _INTERVAL = "Time between two collections."
 
-PSEUDO_FSTYPES: tuple[str, ...] = (
-    "proc", "sysfs", "tmpfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "overlay",
-    "squashfs", "autofs", "mqueue", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
-    "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "ramfs", "rpc_pipefs",
-    "efivarfs",
-)  # fmt: skip
-# statvfs on a hung network mount blocks its thread for good (and then the agent's exit).
-NETWORK_FSTYPES: tuple[str, ...] = (
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph", "glusterfs", "afs",
-    "lustre", "ncpfs", "davfs",
-)  # fmt: skip
+# The collectors' own defaults are the config's: one list each, kept where it is used.
 
 
 class CpuCollector(Section):
@@ -43,12 +35,12 @@ class DiskCollector(Section):
         default=15.0, gt=0, description="Time between two reads of filesystem space and inodes."
     )
     exclude_fstypes: tuple[str, ...] = Field(
-        default=PSEUDO_FSTYPES + NETWORK_FSTYPES,
+        default=DEFAULT_EXCLUDE_FSTYPES,
         description="Filesystem types never reported: pseudo and virtual filesystems, and "
         "network filesystems (a hung server would block the collector).",
     )
     exclude_mountpoints: tuple[Regex, ...] = Field(
-        default=(r"^/(dev|proc|sys|run/credentials)($|/)",),
+        default=DEFAULT_EXCLUDE_MOUNTPOINTS,
         description="Mount points never reported: regular expressions, searched in the path.",
     )
 
@@ -57,7 +49,7 @@ class NetworkCollector(Section):
     enabled: bool = Field(default=True, description=_ENABLED)
     interval: Duration = Field(default=1.0, gt=0, description=_INTERVAL)
     exclude_devices: tuple[Regex, ...] = Field(
-        default=("^lo$", "^veth", "^docker", "^br-"),
+        default=DEFAULT_EXCLUDE_DEVICES,
         description="Interfaces never reported: regular expressions, searched in the name.",
     )
 
