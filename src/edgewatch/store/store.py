@@ -14,6 +14,8 @@ next tick retries.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import logging
 import sqlite3
@@ -63,6 +65,24 @@ class StoreStats(NamedTuple):
     pending_samples: int
     dropped_samples: int
     compacted_until_ms: int
+
+
+@functools.cache
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        return None
+    return trim
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap pages a compaction freed back to the OS (glibc keeps them otherwise:
+    about 12 MB of RSS on a 250-series agent)."""
+    trim = _find_malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _sorted_unique(ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
@@ -323,6 +343,8 @@ class Store(Reader):
         if ok and len(late_ts):
             self._last_late_merge = time.monotonic()
             self._tiers.redo(late_ts, late_sid, cutoff, self._transaction)
+        if ok:
+            _return_freed_memory()
 
     def _write_chunks(
         self, ts: I64, sid: I64, val: F64, cutoff: int, new_series: list[tuple[int, SeriesKey]]
