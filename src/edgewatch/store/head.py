@@ -75,9 +75,13 @@ class HeadBuffer:
         keep[:limit] = ~take
         kept = int(keep.sum())
         self.committed = int(keep[: self.committed].sum())
+        # Right after a compaction the head holds a minute or two: give back the rest.
+        cap = len(self._ts) if len(self._ts) <= 4 * max(kept, 4096) else 2 * max(kept, 4096)
         for attr in ("_ts", "_sid", "_val"):
             arr = getattr(self, attr)
-            arr[:kept] = arr[: self.n][keep]
+            new = arr if cap == len(arr) else np.empty(cap, dtype=arr.dtype)
+            new[:kept] = arr[: self.n][keep]
+            setattr(self, attr, new)
         self.n = kept
 
     def before(self, cutoff: int, limit: int) -> tuple[I64, I32, F64]:
