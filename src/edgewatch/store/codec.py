@@ -57,6 +57,9 @@ from edgewatch.store.transforms import (
 )
 
 MAGIC = 0xE1
+# zstd level 1: the transformed streams compress as well at 1 as at 19 (measured on
+# the store bench: within 0.5 %), and a level-1 context holds 0.6 MB, not 2.3.
+LEVEL = 1
 _HEADER = struct.Struct("<BII")  # magic, segments, samples
 
 
@@ -172,7 +175,7 @@ def _pack(t: _Transformed, meta: npt.NDArray[np.void], first: int, last: int, le
 
 
 def encode_block(
-    seg_ids: I64, ts: I64, values: F64, *, tolerance: float = 0.0, level: int = 3
+    seg_ids: I64, ts: I64, values: F64, *, tolerance: float = 0.0, level: int = LEVEL
 ) -> bytes:
     """Encode samples sorted by (seg_id, ts) as one blob. ``seg_ids`` is per sample."""
     t = _transform(seg_ids, ts, values, tolerance)
@@ -185,7 +188,7 @@ def encode_segments(
     values: F64,
     *,
     tolerance: float = 0.0,
-    level: int = 3,
+    level: int = LEVEL,
     group_of: Callable[[I64], I64] | None = None,
 ) -> tuple[list[tuple[int, bytes]], I64]:
     """Like encode_block, but one blob per segment: ``[(seg_id, blob), ...]``.

@@ -116,9 +116,7 @@ def encode_rows(r: Rollup, window: int) -> list[tuple[int, bytes]]:
     ts = np.repeat(r.ts, nf)
     vals = np.column_stack([r.min, r.max, r.sum, r.n, r.last]).reshape(-1)
     order = np.lexsort((ts, seg))
-    blobs, _ = encode_segments(
-        seg[order], ts[order], vals[order], level=3, group_of=lambda ids: ids // 8
-    )
+    blobs, _ = encode_segments(seg[order], ts[order], vals[order], group_of=lambda ids: ids // 8)
     return sorted(blobs)
 
 

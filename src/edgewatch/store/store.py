@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 
 GRACE_MS = 60_000  # a bucket is compacted this long after it ends
 LATE_MERGE_S = 600.0  # late samples are merged into written chunks at most this often
-HEAD_LEVEL = 1  # head rows live minutes: cheap compression
-CHUNK_LEVEL = 3
 DB_NAME = "edgewatch.db"
 
 
@@ -254,7 +252,7 @@ class Store(Reader):
             return True
         started = time.perf_counter()
         ts, sid64, val = _sorted_unique(ts, sid.astype(np.int64), val)
-        blob = encode_block(sid64, ts, val, level=HEAD_LEVEL) if len(ts) else b""
+        blob = encode_block(sid64, ts, val) if len(ts) else b""
 
         def work(conn: sqlite3.Connection) -> None:
             self._insert_series(conn, new_series)
@@ -359,7 +357,7 @@ class Store(Reader):
         ts, sid, val = _sorted_unique(ts, sid, val)
         bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
         chunks, decimals = encode_segments(
-            bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance, level=CHUNK_LEVEL
+            bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance
         )
         chunks.sort()
         fresh = ts >= previous  # late samples are folded into the rollups by redo()
