@@ -39,7 +39,6 @@ class Reader:
         self._ids: dict[SeriesKey, int] = {}
         self._keys_by_id: dict[int, SeriesKey] = {}
         self._head_cache: dict[tuple[int, int, int], Block] = {}
-        self._compacted_until = 0
         self._load_series()
 
     def close(self) -> None:
@@ -100,7 +99,6 @@ class Reader:
         out = []
         with self._read_lock:
             keys = self.series(selector)
-            self._refresh_meta()
             for key in keys:
                 sid = self._ids[key]
                 if tier == "raw":
@@ -112,10 +110,6 @@ class Reader:
                     ts, vals = thin_rollups(r, start_ms, step_ms or 1, agg)
                 out.append(SeriesData(key, ts, vals))
         return out
-
-    def _refresh_meta(self) -> None:
-        if self.readonly:
-            self._compacted_until = sc.get_meta(self._rconn, "compacted_until")
 
     def _fetch(self, table: str, ids: list[int]) -> list[tuple[int, bytes]]:
         rows: list[tuple[int, bytes]] = []

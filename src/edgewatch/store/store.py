@@ -125,6 +125,7 @@ class Store(Reader):
         self._retention = Retention(conn, self._transaction, options)
         # Rows before this index must not move: a commit or compaction is writing them.
         self._pinned = 0
+        self._compacted_until = 0  # samples before this are in chunks (set by _recover)
         self._last_late_merge = float("-inf")
         self._writer_error: str | None = None
         self._thread: threading.Thread | None = None
