@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install test test-deps lint format bench docs clean
+.PHONY: run install test test-deps debian-peers lint format bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,24 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/edgewatch run $(ARGS)
 
+# Real peers the tests run against; installed with apt-get when root (CI is).
+DEB_PEERS := prometheus
+
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test]'
 	touch $@
 
-test-deps: $(VENV)/.test-installed
+debian-peers:
+	@missing=""; for p in $(DEB_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get install -y -q --no-install-recommends $$missing || \
+	     (apt-get update -q && apt-get install -y -q --no-install-recommends $$missing)) >/dev/null; \
+	  else echo "note: Debian packages missing:$$missing (tests needing them skip, or fail under CI=true)"; fi; \
+	fi
+
+test-deps: $(VENV)/.test-installed debian-peers
 
 lint: test-deps
 	$(BIN)/ruff check src tests bench

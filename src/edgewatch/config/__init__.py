@@ -37,9 +37,12 @@ from edgewatch.config.units import (
     parse_duration,
     parse_size,
 )
+from edgewatch.config.web import ApiToken, AuthConfig, PushConfig, QueryConfig
 
 __all__ = [
     "AgentConfig",
+    "ApiToken",
+    "AuthConfig",
     "Collectors",
     "Config",
     "ConfigError",
@@ -53,6 +56,8 @@ __all__ = [
     "NetworkCollector",
     "ProcessGroup",
     "ProcessesCollector",
+    "PushConfig",
+    "QueryConfig",
     "Regex",
     "Retention",
     "Secret",

@@ -16,6 +16,7 @@ from edgewatch.config.collectors import Collectors
 from edgewatch.config.fields import ListenAddress, LogLevel, parse_listen
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration, Size
+from edgewatch.config.web import AuthConfig, PushConfig, QueryConfig
 
 if TYPE_CHECKING:
     from edgewatch.store.options import StoreOptions
@@ -111,6 +112,16 @@ class Config(Section):
     )
     collectors: Collectors = Field(
         default_factory=Collectors, description="The built-in collectors and their intervals."
+    )
+    query: QueryConfig = Field(
+        default_factory=QueryConfig, description="The query engine's lookback and budgets."
+    )
+    push: PushConfig = Field(
+        default_factory=PushConfig, description="Custom metrics pushed to POST /api/push."
+    )
+    auth: AuthConfig = Field(
+        default_factory=AuthConfig,
+        description="API tokens and dashboard sessions; needed to listen beyond loopback.",
     )
 
     def listen_address(self) -> tuple[str, int]:

@@ -1,0 +1,1 @@
+"""The web server: FastAPI app factory, API routers, SSE stream, auth."""

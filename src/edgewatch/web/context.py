@@ -1,0 +1,29 @@
+"""What the web app needs from the agent, built by the composition root and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgewatch.config import Config
+from edgewatch.live import LiveHub
+from edgewatch.model import MetricFamily
+from edgewatch.query import Engine
+from edgewatch.store import Store
+from edgewatch.store.reader import Reader
+
+
+@dataclass
+class AppContext:
+    config: Config
+    reader: Reader  # the agent's Store, or a read-only one
+    engine: Engine
+    hub: LiveHub
+    data_dir: Path
+    # The writable store (push ingest); None when the app serves a read-only store.
+    store: Store | None = None
+    # Metric families by name, for HELP/TYPE in /metrics and /api/v1/metadata.
+    families: Callable[[], dict[str, MetricFamily]] = dict
+    # True once the agent's store is open and its collectors run (/readyz).
+    ready: Callable[[], bool] = field(default=lambda: True)
