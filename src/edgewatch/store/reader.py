@@ -69,6 +69,13 @@ class Reader:
             keys = sel.select(keys)
         return sorted(keys)
 
+    def has_series(self, key: SeriesKey) -> bool:
+        """Whether the store holds this series already (cheap: the in-memory index)."""
+        with self._read_lock:
+            if key not in self._ids and self.readonly:
+                self._load_series()
+            return key in self._ids
+
     # --------------------------------------------------------------- reads
 
     def read(

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastapi import Request
+
 from edgewatch.config import Config
 from edgewatch.live import LiveHub
 from edgewatch.model import MetricFamily
@@ -27,3 +29,9 @@ class AppContext:
     families: Callable[[], dict[str, MetricFamily]] = dict
     # True once the agent's store is open and its collectors run (/readyz).
     ready: Callable[[], bool] = field(default=lambda: True)
+
+
+def get_context(request: Request) -> AppContext:
+    """FastAPI dependency: the AppContext that ``create_app`` put in ``app.state.ctx``."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx
