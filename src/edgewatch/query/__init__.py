@@ -9,8 +9,9 @@ Prometheus' HTTP API response. Errors are ``QueryError`` subclasses carrying
 the API's error type and HTTP status. See docs/query.md.
 """
 
-from edgewatch.query.engine import Engine, parse_series_selector
+from edgewatch.query.engine import Engine
 from edgewatch.query.errors import BadQuery, QueryError, QueryExecutionError, QueryTimeout
+from edgewatch.query.parse import parse_series_selector
 from edgewatch.query.result import QueryResult, ResultSeries, format_value
 
 __all__ = [
