@@ -199,16 +199,52 @@ def test_query_rfc3339_start_and_end(run: Run) -> None:
 def test_query_relative_times(tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     store = Store.open(tmp_path)
-    for minutes in (90, 30, 5):
+    for minutes in (90, 30, 2):
         store.append(now - minutes * 60_000, [Sample(LOAD, float(minutes))])
     store.close()
     runner = CliRunner(env={"EDGEWATCH_CONFIG": None, "EDGEWATCH_DATA_DIR": str(tmp_path)})
-    result = runner.invoke(cli, ["query", "node_load1", "--format", "csv"])  # default -1h..now
-    assert [float(r["value"]) for r in csv.DictReader(io.StringIO(result.stdout))] == [30.0, 5.0]
+    result = runner.invoke(cli, ["query", "node_load1", "--format", "csv"])  # instant, now
+    assert [float(r["value"]) for r in csv.DictReader(io.StringIO(result.stdout))] == [2.0]
+    result = runner.invoke(cli, ["query", "node_load1", "--start", "-1h", "--format", "csv"])
+    assert [float(r["value"]) for r in csv.DictReader(io.StringIO(result.stdout))] == [30.0, 2.0]
     result = runner.invoke(
         cli, ["query", "node_load1", "--start", "now-2h", "--end", "-10m", "--format", "csv"]
     )
     assert [float(r["value"]) for r in csv.DictReader(io.StringIO(result.stdout))] == [90.0, 30.0]
+
+
+def test_query_evaluates_promql_at_each_step(run: Run) -> None:
+    start = "2023-11-15T00:05:00Z"
+    result = run(
+        "query",
+        'sum(increase(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "--start", start, "--end", "2023-11-15T00:15:00Z", "--step", "1m", "--format", "csv",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["series"] for r in rows] == ["{}"] * 11
+    for row in rows:
+        t = int(row["unix_ms"])
+        in_window = (TS >= t - 60_000) & (TS <= t)
+        # Samples every 10 s cover the 1-minute window exactly: no extrapolation.
+        expected = sum(VALUES[k][in_window][-1] - VALUES[k][in_window][0] for k in (CPU0, CPU1))
+        assert float(row["value"]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_query_instant_scalar(run: Run) -> None:
+    result = run("query", "2 * 21", "--time", "2023-11-15T00:05:00Z", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc[0]["name"] == "scalar" and doc[0]["points"] == [[1700006700.0, "42"]]
+
+
+def test_query_over_budget_exits_1(run: Run, tmp_path: Path) -> None:
+    config = tmp_path / "small.yaml"
+    config.write_text("query:\n  timeout: 0.000001\n", encoding="utf-8")
+    expr = "sum(rate(node_cpu_seconds_total[1m])) + sum(rate(node_cpu_seconds_total[2m]))"
+    result = run("query", expr, *RANGE, "--step", "10s", "--config", str(config))
+    assert result.exit_code == 1
+    assert "timed out" in result.stderr
 
 
 def test_query_no_match_exits_1(run: Run) -> None:
@@ -221,12 +257,17 @@ def test_query_no_match_exits_1(run: Run) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["up{"], "expected '{'"),
+        (["up{"], "parse error"),
+        (["rate(node_load1)"], "expected type matrix"),
+        (["nosuchfn(node_load1)"], "unknown function"),
+        (["node_load1", "--time", "now", "--start", "-1h"], "not both"),
         (["node_load1", "--start", "yesterday"], "'yesterday' is not a time"),
-        (["node_load1", "--end", "now-5x"], "is not a time"),
+        (["node_load1", "--start", "-1h", "--end", "now-5x"], "is not a time"),
+        (["node_load1", "--end", "now"], "--end needs --start"),
+        (["sum(node_load1)", "--start", "-1h", "--agg", "avg"], "--agg needs"),
         (["node_load1", "--start", "-1h", "--end", "-2h"], "is before --start"),
-        (["node_load1", "--step", "0"], "--step must be positive"),
-        (["node_load1", "--step", "often"], "'often' is not a duration"),
+        (["node_load1", "--start", "-1h", "--step", "0"], "--step must be positive"),
+        (["node_load1", "--start", "-1h", "--step", "often"], "'often' is not a duration"),
     ],
 )
 def test_query_bad_input_exits_2_with_a_message(run: Run, args: list[str], message: str) -> None:

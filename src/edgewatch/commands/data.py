@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
+import numpy as np
 
 from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.config import load_config, parse_duration, resolve_config_path, resolve_data_dir
 from edgewatch.errors import UsageError
+from edgewatch.model import SeriesKey
+from edgewatch.query import BadQuery, Engine, QueryError, QueryResult, parse_series_selector
 from edgewatch.store import SeriesData, Store, StoreError
 from edgewatch.store.reader import AGGREGATES
 from edgewatch.store.selector import Selector, SelectorError, parse_selector
@@ -198,28 +201,123 @@ WRITERS: dict[str, Callable[[IO[str], list[SeriesData]], None]] = {
 
 
 @click.command("query", context_settings=CONTEXT_SETTINGS)
-@click.argument("selector")
-@range_options
+@click.argument("expr")
+@click.option("--time", "at", default=None, help="Instant query at this time (default: now).")
+@click.option(
+    "--start", default=None, help="Range query from this time: now, -1h, unix s, RFC 3339."
+)
+@click.option("--end", default=None, help="End of a range query (default: now).")
+@click.option(
+    "--step",
+    default=None,
+    help="Range query step (e.g. 1m). Omitted: a selector prints its raw samples, "
+    "another expression gets about 240 points.",
+)
+@click.option(
+    "--agg",
+    type=click.Choice(AGGREGATES),
+    default=None,
+    help="With --step and a plain selector: aggregate each step's samples this way "
+    "(buckets start on the step grid) instead of evaluating PromQL at each step.",
+)
+@click.option(
+    "--resolution",
+    type=click.Choice(["auto", "raw", "1m", "1h"]),
+    default="auto",
+    show_default=True,
+    help="With --agg: raw samples or rollups (auto: by step).",
+)
 @store_options
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 def query_cmd(
-    selector: str,
-    start: str,
-    end: str,
+    expr: str,
+    at: str | None,
+    start: str | None,
+    end: str | None,
     step: str | None,
-    agg: str,
+    agg: str | None,
     resolution: str,
     config_file: str | None,
     data_dir: str | None,
     fmt: str,
 ) -> None:
-    """Print the samples of SELECTOR (a series name or selector) over a time range."""
+    """Evaluate the PromQL expression EXPR, as an instant query or over a range.
+
+    \b
+      edgewatch query 'node_load1'                                   # now
+      edgewatch query 'sum by (mode) (rate(node_cpu_seconds_total[5m]))' --start -6h --step 5m
+      edgewatch query 'node_load1' --start -1h                       # raw samples
+
+    Exits 1 when nothing matches or the query exceeds its budget (query.timeout,
+    query.max_samples), 2 on a malformed expression or bad time.
+    """
+    if at is not None and start is not None:
+        raise UsageError("give --time (instant query) or --start (range query), not both")
+    if end is not None and start is None:
+        raise UsageError("--end needs --start (a range query)")
+    end = end or "now"
+    config = load_config(resolve_config_path(config_file))
     with open_store(config_file, data_dir) as store:
-        data = _read(store, selector, start, end, step, agg, resolution)
+        if agg is not None:
+            if start is None or step is None:
+                raise UsageError("--agg needs --start and --step")
+            data = _read(store, expr, start, end, step, agg, resolution)
+        else:
+            data = _evaluate(Engine(store, config.query), expr, at, start, end, step)
     if not data:
-        click.echo(f"no series match {selector}", err=True)
+        click.echo(f"no series match {expr}", err=True)
         sys.exit(1)
     WRITERS[fmt](sys.stdout, data)
+
+
+def _evaluate(
+    engine: Engine, expr: str, at: str | None, start: str | None, end: str, step: str | None
+) -> list[SeriesData]:
+    try:
+        if start is None:
+            time_ms = parse_time(at or "now")
+            return _to_series(engine.instant(expr, time_ms))
+        start_ms, end_ms = parse_time(start), parse_time(end)
+        if end_ms < start_ms:
+            raise UsageError(f"--end ({end}) is before --start ({start})")
+        if step is not None:
+            step_ms = int(parse_duration(step) * 1000)
+            if step_ms <= 0:
+                raise UsageError("--step must be positive")
+        elif _is_selector(expr):  # the samples themselves
+            return _to_series(engine.instant(f"{expr}[{end_ms - start_ms + 1}ms]", end_ms))
+        else:
+            step_ms = max(1000, (end_ms - start_ms) // 240 // 1000 * 1000)
+        return _to_series(engine.range(expr, start_ms, end_ms, step_ms))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except QueryError as exc:
+        if isinstance(exc, BadQuery):
+            raise UsageError(str(exc)) from None
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _is_selector(expr: str) -> bool:
+    try:
+        parse_series_selector(expr)
+    except BadQuery:
+        return False
+    return True
+
+
+def _to_series(result: QueryResult) -> list[SeriesData]:
+    if result.result_type in ("scalar", "string"):
+        value = result.value
+        number = float(value) if isinstance(value, float) else math.nan
+        ts = np.array([result.time_ms], dtype=np.int64)
+        return [SeriesData(SeriesKey(result.result_type), ts, np.array([number]))]
+    out = []
+    for s in result.series:
+        labels = dict(s.labels)
+        name = labels.pop("__name__", "") or ("" if labels else "{}")  # "{}": no labels at all
+        out.append(SeriesData(SeriesKey.of(name, labels), s.ts, s.values))
+    return out
 
 
 @click.command("export", context_settings=CONTEXT_SETTINGS)
