@@ -225,7 +225,7 @@ def test_query_evaluates_promql_at_each_step(run: Run) -> None:
     assert [r["series"] for r in rows] == ["{}"] * 11
     for row in rows:
         t = int(row["unix_ms"])
-        in_window = (TS >= t - 60_000) & (TS <= t)
+        in_window = (t - 60_000 <= TS) & (t >= TS)
         # Samples every 10 s cover the 1-minute window exactly: no extrapolation.
         expected = sum(VALUES[k][in_window][-1] - VALUES[k][in_window][0] for k in (CPU0, CPU1))
         assert float(row["value"]) == pytest.approx(expected, rel=1e-12)
