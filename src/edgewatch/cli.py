@@ -13,6 +13,7 @@ from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.commands.config import config_group
 from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
 from edgewatch.commands.run import run_cmd
+from edgewatch.commands.user import user_group
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -26,6 +27,7 @@ cli.add_command(config_group)
 cli.add_command(series_cmd)
 cli.add_command(query_cmd)
 cli.add_command(export_cmd)
+cli.add_command(user_group)
 
 
 def main() -> None:
