@@ -46,6 +46,8 @@ def _extrapolated(
 ) -> tuple[F64, Mask]:
     ts, v = s.ts, s.values
     ok = hi - lo >= 2
+    if len(v) == 0:  # matched, but no sample in the span read
+        return np.zeros(len(lo)), ok
     first_i, last_i = np.where(ok, lo, 0), np.where(ok, hi - 1, 0)
     first, last = v[first_i], v[last_i]
     result = last - first

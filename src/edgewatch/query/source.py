@@ -2,7 +2,7 @@
 
 A range query whose step is at least ``query.rollup_min_step`` reads the
 store's 1-minute rollups (1-hour rollups from 60 times that) instead of raw
-samples: each rollup bucket becomes one sample, stamped at the bucket's start,
+samples: each rollup bucket becomes one sample, stamped at the bucket's last millisecond,
 carrying the bucket's last value (its min or max for ``min_over_time`` and
 ``max_over_time``). A 7-day chart at a 1-hour step then reads about 10 000
 points per series instead of 600 000. Selectors with a range shorter than five
@@ -57,14 +57,17 @@ class Source:
             data = self.reader.read(selector, start_ms, end_ms, resolution="raw")
         out = []
         for d in data:
-            self.loaded += len(d.ts)
+            # A bucket's point is stamped at its last millisecond: no query at time t
+            # sees samples taken after t.
+            ts = d.ts + (width - 1) if width else d.ts
+            self.loaded += len(ts)
             if self.loaded > self.max_samples:
                 raise QueryExecutionError(
                     "query processing would load too many samples into memory in query "
                     f"execution (more than query.max_samples = {self.max_samples:,})"
                 )
             labels = make_labels([("__name__", d.key.name), *d.key.labels])
-            out.append(RawSeries(labels, d.ts, d.values))
+            out.append(RawSeries(labels, ts, d.values))
         return out
 
 
