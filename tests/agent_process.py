@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 FAST_CONFIG = """\
 log_level: info
+listen: 127.0.0.1:0
 store:
   commit_interval: 1s
 collectors:

@@ -61,7 +61,11 @@ def test_reload_keeps_unchanged_collectors_and_the_command_line_log_level(
 
     async def main() -> None:
         agent = Agent(
-            load_config(config_path), tmp_path / "data", config_path=config_path, log_level="debug"
+            load_config(config_path),
+            tmp_path / "data",
+            config_path=config_path,
+            log_level="debug",
+            serve_http=False,
         )
         task = asyncio.create_task(agent.run())
         try:
@@ -96,7 +100,9 @@ def test_reload_without_a_command_line_level_applies_the_config_level(
     config_path.write_text(CONFIG)
 
     async def main() -> None:
-        agent = Agent(load_config(config_path), tmp_path / "data", config_path=config_path)
+        agent = Agent(
+            load_config(config_path), tmp_path / "data", config_path=config_path, serve_http=False
+        )
         task = asyncio.create_task(agent.run())
         try:
             await _wait_for_collectors(agent, 4)

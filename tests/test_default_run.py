@@ -30,7 +30,12 @@ def test_agent_on_defaults_stores_every_family_and_the_cli_reads_them(tmp_path: 
     env["EDGEWATCH_DATA_DIR"] = str(tmp_path / "data")  # the environment form of --data-dir
     log_path = tmp_path / "agent.log"
     with log_path.open("wb") as log:
-        agent = subprocess.Popen([*EDGEWATCH, "run"], stdout=log, stderr=subprocess.STDOUT, env=env)
+        agent = subprocess.Popen(
+            [*EDGEWATCH, "run", "--listen", "127.0.0.1:0"],  # a free port: 8700 may be busy
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         wait_for(lambda: "edgewatch running" in log_path.read_text(), what="the agent to start")
         time.sleep(3)  # a few 1-second collections, the first process scan and self figures

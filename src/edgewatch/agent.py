@@ -2,7 +2,10 @@
 
 ``Agent(config, data_dir)`` does no I/O; ``open()`` opens the store (raising
 StoreError or OSError for the CLI to report), ``run()`` runs until ``stop()`` or
-SIGTERM/SIGINT, and SIGHUP reloads the config file. A reload rebuilds only the
+SIGTERM/SIGINT, and SIGHUP reloads the config file. Every collection goes to the
+store and to the live hub; the web app (web/app.py) is served by uvicorn on
+``listen`` inside the same loop, and refused on a non-loopback address unless
+authentication is configured (UsageError). A reload rebuilds only the
 collectors whose config section changed: the others keep their state (counters
 of process names and groups, rates) and their schedule. A log level given on the
 command line stays in force across reloads.
@@ -26,17 +29,26 @@ from pydantic import BaseModel
 from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
-from edgewatch.model import Collector, Sample
+from edgewatch.errors import UsageError
+from edgewatch.live import LiveHub
+from edgewatch.model import Collector, MetricFamily, Sample
+from edgewatch.query import Engine
 from edgewatch.scheduler import Clock, Scheduler, SystemClock
 from edgewatch.selfmon import SelfCollector
 from edgewatch.store import Store
 from edgewatch.store.store import DB_NAME
+from edgewatch.web.app import create_app
+from edgewatch.web.auth import auth_configured
+from edgewatch.web.context import AppContext
+from edgewatch.web.server import HttpServer, ListenError, is_loopback, stop_and_wait, url_host
 
 log = logging.getLogger(__name__)
 
 # Seconds between CPU-budget checks (os.times() is cheap).
 BUDGET_CHECK_S = 5.0
 COLLECT_WORKERS = 2
+# Seconds the web server gets to stop (it closes open streams after 2 s).
+HTTP_STOP_TIMEOUT_S = 5.0
 
 
 def store_path(data_dir: Path) -> Path:
@@ -55,12 +67,21 @@ class Agent:
         proc_root: Path = Path("/proc"),
         sys_root: Path = Path("/sys"),
         log_level: str | None = None,
+        serve_http: bool = True,
     ) -> None:
-        """``log_level``: the command line's, which wins over the config's (reloads too)."""
+        """``log_level``: the command line's, which wins over the config's (reloads too).
+        ``serve_http=False`` runs without the web server (tests that need no HTTP)."""
         self.config = config
         self.data_dir = data_dir
         self.config_path = config_path
-        self.listen = listen  # for the web server a later issue adds
+        self.listen = listen
+        self.serve_http = serve_http
+        self.hub = LiveHub()
+        self._http: HttpServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._context: AppContext | None = None
+        self._families: dict[str, MetricFamily] = {}
+        self._ready = False
         self._clock: Clock = clock or SystemClock()
         self._proc_root = proc_root
         self._sys_root = sys_root
@@ -85,6 +106,24 @@ class Agent:
             raise RuntimeError("the agent's store is not open; call open() first")
         return self._store
 
+    @property
+    def http_port(self) -> int | None:
+        """The port the web server listens on (the OS's pick when port 0 was asked)."""
+        return None if self._http is None else self._http.port
+
+    @property
+    def url(self) -> str | None:
+        """The dashboard's URL, once the web server is bound."""
+        return None if self._http is None else self._http.url
+
+    def ready(self) -> bool:
+        """The store is open and the collectors run (``/readyz``)."""
+        return self._ready
+
+    def families(self) -> dict[str, MetricFamily]:
+        """The metric families of the running collectors, by name."""
+        return self._families
+
     def collectors(self) -> list[Collector]:
         """The collectors scheduled now (empty before ``run()`` and after it returns)."""
         return [] if self._scheduler is None else [st.collector for st in self._scheduler.states()]
@@ -100,6 +139,13 @@ class Agent:
     async def run(self) -> None:
         self.open()
         store = self.store
+        if self.serve_http:
+            try:
+                self._http = self._bind_http(store)
+            except BaseException:
+                await asyncio.to_thread(store.close)
+                self._store = None
+                raise
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -109,9 +155,11 @@ class Agent:
         installed = self._install_signals(loop)
         self._built = {}
         try:
+            self._start_http()
             async with self._reload_lock:
                 collectors = await self._build_collectors(self.config)
                 self._scheduler.start(collectors)
+            self._ready = True
             names = ", ".join(c.name for c in collectors)
             log.info(
                 "edgewatch running: data dir %s, %d collectors (%s), store %s",
@@ -151,7 +199,7 @@ class Agent:
                 return False
             if new.store != self.config.store:
                 log.warning("store settings changed; they apply after a restart")
-            self.config = new
+            self._apply_config(new)
             self._budget.budget_ratio = new.agent.cpu_budget
             _apply_log_level(self._log_level or new.log_level)
             before = {id(c) for _, c in self._built.values()}
@@ -191,6 +239,60 @@ class Agent:
 
     def _ingest(self, ts_ms: int, samples: Sequence[Sample]) -> None:
         self.store.append(ts_ms, samples)
+        self.hub.publish(ts_ms, samples)
+
+    def _apply_config(self, new: Config) -> None:
+        """Take a reloaded config; the web app sees it (and new query limits) at once."""
+        ctx = self._context
+        if ctx is not None:
+            if new.query != ctx.config.query:
+                ctx.engine = Engine(ctx.reader, new.query)
+            ctx.config = new
+        self.config = new
+
+    def _bind_http(self, store: Store) -> HttpServer:
+        """The web app on ``listen``, its socket bound; UsageError when it must not or
+        cannot listen there."""
+        host, port = self.listen
+        loopback = is_loopback(host)
+        if not loopback and not auth_configured(self.config, self.store_path):
+            raise UsageError(
+                f"refusing to listen on {url_host(host)}:{port} without authentication: "
+                "add an API token under auth.tokens in the config or a dashboard user "
+                "with `edgewatch user add` (see docs/auth.md), or listen on 127.0.0.1"
+            )
+        self._context = AppContext(
+            config=self.config,
+            reader=store,
+            engine=Engine(store, self.config.query),
+            hub=self.hub,
+            data_dir=self.data_dir,
+            store=store,
+            families=self.families,
+            ready=self.ready,
+        )
+        server = HttpServer(create_app(self._context, loopback=loopback), host, port)
+        try:
+            server.bind()
+        except ListenError as exc:
+            raise UsageError(f"{exc} (see --listen or the config's listen)") from None
+        return server
+
+    def _start_http(self) -> None:
+        server = self._http
+        if server is None:
+            return
+        self._http_task = asyncio.create_task(server.serve(), name="edgewatch-http")
+        self._http_task.add_done_callback(self._http_done)
+        log.info("dashboard and API on %s", server.url)
+
+    def _http_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping is None or self._stopping.is_set():
+            return
+        exc = task.exception()
+        reason = f"{type(exc).__name__}: {exc}" if exc is not None else "it returned"
+        log.error("the web server stopped unexpectedly (%s); stopping the agent", reason)
+        self.stop()
 
     async def _build_collectors(self, config: Config) -> list[Collector]:
         """The collectors ``config`` enables: the running ones whose section is
@@ -229,6 +331,7 @@ class Agent:
                 old = (section, self._self_collector(section.interval))
             self._built["self"] = old
             built.append(old[1])
+        self._families = _families_of(built)
         return built
 
     def _self_collector(self, interval: float) -> SelfCollector:
@@ -281,6 +384,14 @@ class Agent:
                 )
 
     async def _shutdown(self) -> None:
+        self._ready = False
+        if self._stopping is not None:
+            self._stopping.set()  # an unexpected exit: the web server's end is expected now
+        if self._http is not None:
+            if self._http_task is not None:
+                await stop_and_wait(self._http, self._http_task, HTTP_STOP_TIMEOUT_S)
+            self._http.close()
+            self._http_task = None
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -304,6 +415,17 @@ def collector_kwargs(section: BaseModel) -> dict[str, Any]:
     if isinstance(groups, dict):  # processes: name -> {match: regex} becomes name -> regex
         kwargs["groups"] = {name: getattr(g, "match", g) for name, g in groups.items()}
     return kwargs
+
+
+def _families_of(collectors: Sequence[Collector]) -> dict[str, MetricFamily]:
+    families: dict[str, MetricFamily] = {}
+    for collector in collectors:
+        try:
+            for family in collector.families():
+                families.setdefault(family.name, family)
+        except Exception as exc:  # a third-party collector's bug must not stop the agent
+            log.error("collector %s: families() failed: %s", collector.name, exc)
+    return families
 
 
 def _apply_log_level(level: str) -> None:

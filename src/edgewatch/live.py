@@ -52,8 +52,11 @@ class LiveHub:
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:
+                # Cut it off. Its unread events go too: it resumes (Last-Event-ID)
+                # from the last one it saw, and the replay buffer still holds them.
                 self._subscribers.discard(queue)
-                queue.get_nowait()  # make room for the cut-off marker
+                while not queue.empty():
+                    queue.get_nowait()
                 queue.put_nowait(None)
         return event
 

@@ -58,7 +58,7 @@ def dummy_app(ctx: AppContext) -> FastAPI:
     async def labels() -> dict[str, Any]:
         return {"status": "success", "data": []}
 
-    @app.post("/api/push")
+    @app.post("/api/things")
     async def push() -> dict[str, bool]:
         return {"pushed": True}
 

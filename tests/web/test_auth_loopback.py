@@ -22,13 +22,13 @@ async def test_anonymous_admin_may_mutate_without_origin_or_from_the_same_origin
     with open_ctx(tmp_path, config()) as ctx:
         async with client(build_app(ctx, loopback=True)) as c:
             who = await c.get("/api/whoami")
-            plain = await c.post("/api/push")
-            same = await c.post("/api/push", headers={"Origin": "http://127.0.0.1:8700"})
+            plain = await c.post("/api/things")
+            same = await c.post("/api/things", headers={"Origin": "http://127.0.0.1:8700"})
             referer = await c.post(
-                "/api/push", headers={"Referer": "http://127.0.0.1:8700/dashboard"}
+                "/api/things", headers={"Referer": "http://127.0.0.1:8700/dashboard"}
             )
             local = await c.post(
-                "/api/push", headers={"Host": "localhost:8700", "Origin": "http://localhost:8700"}
+                "/api/things", headers={"Host": "localhost:8700", "Origin": "http://localhost:8700"}
             )
         rows = read_audit(ctx.reader.path)
     assert who.json() == {"user": "anonymous", "role": "admin", "via": "anonymous"}
@@ -53,13 +53,13 @@ async def test_anonymous_admin_may_mutate_without_origin_or_from_the_same_origin
 async def test_mutation_from_a_web_page_is_refused(tmp_path: Path, headers: dict[str, str]) -> None:
     with open_ctx(tmp_path, config()) as ctx:
         async with client(build_app(ctx, loopback=True)) as c:
-            write = await c.post("/api/push", headers=headers)
+            write = await c.post("/api/things", headers=headers)
             read = await c.get("/api/system", headers=headers)
         rows = read_audit(ctx.reader.path)
     assert write.status_code == 403
     assert "refused" in write.json()["error"]
     assert read.status_code == 200, "reads stay open on loopback"
-    assert [(r.path, r.status) for r in rows] == [("/api/push", 403)]
+    assert [(r.path, r.status) for r in rows] == [("/api/things", 403)]
 
 
 async def test_first_user_or_token_ends_anonymous_access(tmp_path: Path) -> None:

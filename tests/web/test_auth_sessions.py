@@ -56,10 +56,10 @@ async def test_cli_user_logs_in_reads_and_mutates_only_with_the_csrf_header(
             r = await login(c, "alice")
             read = await c.get("/api/system")
             who = await c.get("/api/whoami")
-            no_csrf = await c.post("/api/push")
-            wrong_csrf = await c.post("/api/push", headers={"X-CSRF-Token": "forged"})
+            no_csrf = await c.post("/api/things")
+            wrong_csrf = await c.post("/api/things", headers={"X-CSRF-Token": "forged"})
             csrf = c.cookies[CSRF_COOKIE]
-            ok = await c.post("/api/push", headers={"X-CSRF-Token": csrf})
+            ok = await c.post("/api/things", headers={"X-CSRF-Token": csrf})
         rows = read_audit(ctx.reader.path)
     assert before.status_code == 401, "a user exists: loopback needs a login now"
     assert r.status_code == 200
@@ -79,9 +79,9 @@ async def test_cli_user_logs_in_reads_and_mutates_only_with_the_csrf_header(
     assert wrong_csrf.status_code == 403
     assert ok.status_code == 200
     assert [(e.path, e.status, e.actor, e.via) for e in rows] == [
-        ("/api/push", 200, "alice", "session"),
-        ("/api/push", 403, "alice", "session"),
-        ("/api/push", 403, "alice", "session"),
+        ("/api/things", 200, "alice", "session"),
+        ("/api/things", 403, "alice", "session"),
+        ("/api/things", 403, "alice", "session"),
         ("/api/login", 200, "alice", "session"),
     ]
 
@@ -120,7 +120,7 @@ async def test_viewer_session_cannot_mutate_even_with_csrf(tmp_path: Path) -> No
         add_user(tmp_path, "victor", "viewer")
         async with client(build_app(ctx, loopback=True)) as c:
             await login(c, "victor")
-            r = await c.post("/api/push", headers={"X-CSRF-Token": c.cookies[CSRF_COOKIE]})
+            r = await c.post("/api/things", headers={"X-CSRF-Token": c.cookies[CSRF_COOKIE]})
     assert r.status_code == 403 and r.json() == {"error": "this needs the admin role"}
 
 
@@ -136,8 +136,8 @@ async def test_wrong_password_is_401_logged_by_name_and_nothing_secret_is_logged
             ok = await login(c, "alice")
             session = c.cookies[SESSION_COOKIE]
             csrf = c.cookies[CSRF_COOKIE]
-            await c.post("/api/push", headers={"X-CSRF-Token": csrf})
-            await c.post("/api/push", headers=bearer(ADMIN_TOKEN))
+            await c.post("/api/things", headers={"X-CSRF-Token": csrf})
+            await c.post("/api/things", headers=bearer(ADMIN_TOKEN))
             await c.get("/api/system", headers=bearer(ADMIN_TOKEN + "typo"))
             await c.post("/api/logout")
         with closing(sqlite3.connect(ctx.reader.path)) as conn:

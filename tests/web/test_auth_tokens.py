@@ -21,7 +21,7 @@ async def test_viewer_token_reads_but_cannot_mutate_and_the_refusal_is_audited(
         async with client(build_app(ctx, loopback=True)) as c:
             read = await c.get("/api/system", headers=bearer(VIEWER_TOKEN))
             query = await c.post("/api/v1/query", headers=bearer(VIEWER_TOKEN))
-            write = await c.post("/api/push", headers=bearer(VIEWER_TOKEN))
+            write = await c.post("/api/things", headers=bearer(VIEWER_TOKEN))
         rows = read_audit(ctx.reader.path)
     assert read.status_code == 200
     assert query.status_code == 200, "Grafana's query POSTs are reads"
@@ -34,7 +34,7 @@ async def test_viewer_token_reads_but_cannot_mutate_and_the_refusal_is_audited(
         "token",
         "viewer",
         "POST",
-        "/api/push",
+        "/api/things",
         403,
     )
     assert row.client == "127.0.0.1"
@@ -43,7 +43,7 @@ async def test_viewer_token_reads_but_cannot_mutate_and_the_refusal_is_audited(
 async def test_admin_token_mutates_and_the_change_is_audited(tmp_path: Path) -> None:
     with open_ctx(tmp_path, config(tokens=True)) as ctx:
         async with client(build_app(ctx, loopback=False)) as c:
-            push = await c.post("/api/push?token=query-secret", headers=bearer(ADMIN_TOKEN))
+            push = await c.post("/api/things?token=query-secret", headers=bearer(ADMIN_TOKEN))
             delete = await c.delete("/api/silences/s1", headers=bearer(ADMIN_TOKEN))
             who = await c.get("/api/whoami", headers=bearer(ADMIN_TOKEN))
         rows = read_audit(ctx.reader.path)
@@ -52,7 +52,7 @@ async def test_admin_token_mutates_and_the_change_is_audited(tmp_path: Path) -> 
     assert who.json() == {"user": "ci", "role": "admin", "via": "token"}
     assert [(r.method, r.path, r.status, r.actor) for r in rows] == [
         ("DELETE", "/api/silences/s1", 200, "ci"),
-        ("POST", "/api/push", 200, "ci"),
+        ("POST", "/api/things", 200, "ci"),
     ], "newest first, and the query string (which may hold a secret) is not stored"
 
 
@@ -63,7 +63,7 @@ async def test_wrong_or_missing_token_is_401_with_a_bearer_challenge(tmp_path: P
             missing = await c.get("/api/system")
             prom = await c.get("/api/v1/labels")
             prom_post = await c.post("/api/v1/query", headers=bearer("nope-nope-nope-nope"))
-            write = await c.post("/api/push")
+            write = await c.post("/api/things")
             live = await c.get("/livez")
         rows = read_audit(ctx.reader.path)
     assert wrong.status_code == 401 and wrong.json() == {"error": "invalid token"}
@@ -96,7 +96,7 @@ async def test_anonymous_read_when_allowed_but_never_anonymous_writes(tmp_path: 
         async with client(build_app(ctx, loopback=False)) as c:
             read = await c.get("/api/system")
             who = await c.get("/api/whoami")
-            write = await c.post("/api/push")
+            write = await c.post("/api/things")
             bad = await c.get("/api/system", headers=bearer("wrong-token-wrong-token"))
     assert read.status_code == 200
     assert who.json() == {"user": "anonymous", "role": "viewer", "via": "anonymous"}

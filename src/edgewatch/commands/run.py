@@ -68,4 +68,6 @@ def run_cmd(
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UsageError(f"cannot use data directory {directory}: {reason}") from None
+    # The agent logs the dashboard's URL once it listens. Its refusals (a non-loopback
+    # address without auth, an address in use) are UsageErrors: one line, exit 2.
     asyncio.run(agent.run())

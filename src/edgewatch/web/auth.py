@@ -50,7 +50,7 @@ PRINCIPAL_KEY = "edgewatch.principal"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Grafana's Prometheus data source POSTs its queries: these POSTs read.
 QUERY_POSTS = frozenset(
-    {"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels"}
+    {"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels", "/api/v1/metadata"}
 )
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/api/login", "/api/logout"})
 OPEN_READ_PATHS = frozenset({"/login"})
@@ -86,8 +86,16 @@ def current_principal(request: Request) -> Principal:
     return principal if isinstance(principal, Principal) else NOBODY
 
 
+# Mutations whose accepted requests leave no audit row (refused ones still do).
+INGEST_PATHS = frozenset({"/api/push"})
+
+
 def is_mutation(method: str, path: str) -> bool:
-    return method not in READ_METHODS and not (method == "POST" and path in QUERY_POSTS)
+    if method in READ_METHODS:
+        return False
+    # Grafana POSTs its queries: reads too.
+    label_values = path.startswith("/api/v1/label/") and path.endswith("/values")
+    return not (method == "POST" and (path in QUERY_POSTS or label_values))
 
 
 def is_open(method: str, path: str) -> bool:
@@ -329,7 +337,10 @@ class AuthMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            await self._audit(scope, decision.principal, method, path, status)
+            # Accepted metric pushes are data, not changes to edgewatch: an
+            # application pushing every few seconds would flood the log.
+            if not (path in INGEST_PATHS and 200 <= status < 300):
+                await self._audit(scope, decision.principal, method, path, status)
 
     async def _audit(
         self, scope: Scope, principal: Principal, method: str, path: str, status: int

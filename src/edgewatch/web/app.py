@@ -1,0 +1,49 @@
+"""The FastAPI app factory: every router, JSON errors everywhere, then auth."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import edgewatch
+from edgewatch.web import (
+    api_export,
+    api_health,
+    api_metrics,
+    api_prom,
+    api_push,
+    api_stream,
+    api_system,
+)
+from edgewatch.web.auth import install_auth
+from edgewatch.web.context import AppContext
+from edgewatch.web.errors import install_error_handlers
+
+DESCRIPTION = """\
+edgewatch's HTTP API: Prometheus-compatible queries under `/api/v1`, the
+dashboard's snapshots, export, live stream, push ingest and health probes.
+See docs/api.md."""
+
+
+def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
+    """The web app over ``ctx``; ``loopback``: served on a loopback address only
+    (auth may then let requests through without credentials)."""
+    app = FastAPI(
+        title="edgewatch",
+        version=edgewatch.__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for module in (
+        api_health,
+        api_prom,
+        api_system,
+        api_export,
+        api_stream,
+        api_metrics,
+        api_push,
+    ):
+        app.include_router(module.router)
+    install_auth(app, ctx, loopback=loopback)
+    return app
