@@ -12,22 +12,34 @@ for the long-range case), then times the engine (no HTTP) on:
     python bench/query.py               # about a minute on 2 cores
     python bench/query.py --reps 50
 
+Then starts a real agent (``edgewatch run`` on a free loopback port, default
+collectors) and sends ``GET /api/system`` from 50 concurrent clients
+(httpx, one asyncio loop in this process, sharing the machine's cores with the
+agent), with ``GET /livez`` the same way as the framework's floor.
+
 Prints p50 and p99 in milliseconds per query and the samples each loaded (the
-7-day case reads 1-minute rollups), the issue's target, and as the last line
-one JSON object of the figures.
+7-day case reads 1-minute rollups), the API's requests/s, p50 and p99, the
+issue's targets, and as the last line one JSON object of the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from edgewatch.config import QueryConfig
@@ -42,6 +54,9 @@ N_SERIES = 50
 GROUPS = 5
 END_MS = 1_790_000_040_000  # minute-aligned; the store's clock is pinned here
 TARGET_P50_MS = 50.0
+TARGET_API_P99_MS = 20.0
+CLIENTS = 50
+API_REQUESTS = 3000  # per endpoint, spread over the clients
 
 
 def build_store(path: Path, seed: int = 11) -> tuple[int, float]:
@@ -104,9 +119,125 @@ def measure(run: Callable[[], object], reps: int) -> tuple[float, float, int]:
     return statistics.median(times), p99, len(times)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, round(q * (len(sorted_ms) - 1)))]
+
+
+async def _hammer(base_url: str, path: str, total: int, clients: int) -> dict[str, float]:
+    """``total`` GETs of ``path`` from ``clients`` concurrent clients: req/s, p50, p99."""
+    latencies: list[float] = []
+    remaining = iter(range(total))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            for _ in remaining:
+                t = time.perf_counter()
+                r = await client.get(path)
+                latencies.append((time.perf_counter() - t) * 1000)
+                r.raise_for_status()
+
+        for _ in range(clients):  # warm the connections up
+            (await client.get(path)).raise_for_status()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "rps": total / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": _percentile(latencies, 0.99),
+    }
+
+
+def api_tool() -> str:
+    """wrk (Debian package) when installed: a C load generator leaves the agent the
+    CPU; else httpx in this process, which on 2 cores measures mostly itself."""
+    return "wrk" if shutil.which("wrk") else "httpx"
+
+
+def _wrk(base_url: str, path: str, clients: int, seconds: int = 8) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", base_url + path],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    figures: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            figures["rps"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "99%"):
+            figures[f"p{parts[0][:2]}_ms"] = _ms(parts[1])
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return figures
+
+
+def _ms(text: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    raise ValueError(f"unexpected wrk latency {text!r}")
+
+
+def _load(base_url: str, path: str) -> dict[str, float]:
+    if api_tool() == "wrk":
+        return _wrk(base_url, path, CLIENTS)
+    return asyncio.run(_hammer(base_url, path, API_REQUESTS, CLIENTS))
+
+
+def api_benchmark(tmp: Path) -> dict[str, float]:
+    """Start ``edgewatch run`` on a free port, hammer /api/system and /livez, stop it."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWATCH_")}
+    log_path = tmp / "agent.log"
+    cmd = [sys.executable, "-m", "edgewatch", "run", "--listen", f"127.0.0.1:{port}"]
+    with log_path.open("wb") as log:
+        agent = subprocess.Popen(
+            [*cmd, "--data-dir", str(tmp / "agent")], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # ready, and a first CPU collection in the snapshot
+            if agent.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the agent did not start; see {log_path}")
+            try:
+                body = httpx.get(f"{base}/api/system", timeout=2).json()
+                if body.get("cpu", {}).get("usage_ratio") is not None:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.2)
+        time.sleep(2)  # a few collections: the snapshot holds every family
+        system = _load(base, "/api/system")
+        livez = _load(base, "/livez")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+    out = {f"api_system_{k}": round(v, 2) for k, v in system.items()}
+    out.update({f"api_livez_{k}": round(v, 2) for k, v in livez.items()})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30, help="repetitions per query (>= 20)")
+    parser.add_argument("--no-api", action="store_true", help="skip the HTTP benchmark")
     args = parser.parse_args(argv)
     reps = max(20, args.reps)
     with tempfile.TemporaryDirectory(prefix="edgewatch-bench-query-") as tmp:
@@ -154,6 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{worst:.2f} ms ({verdict})"
     )
     figures["store_build_s"] = round(build_s, 2)
+    if not args.no_api:
+        with tempfile.TemporaryDirectory(prefix="edgewatch-bench-api-") as tmp:
+            api = api_benchmark(Path(tmp))
+        print(f"\n{'endpoint':14s} {'clients':>7s} {'req/s':>8s} "
+              f"{'p50 ms':>8s} {'p99 ms':>8s}")  # fmt: skip
+        for name in ("system", "livez"):
+            path = "/api/system" if name == "system" else "/livez"
+            rps, p50 = api[f"api_{name}_rps"], api[f"api_{name}_p50_ms"]
+            print(f"{path:14s} {CLIENTS:7d} {rps:8.0f} {p50:8.2f} {api[f'api_{name}_p99_ms']:8.2f}")
+        how = "8 s per endpoint" if api_tool() == "wrk" else f"{API_REQUESTS} requests each"
+        print(f"load generator: {api_tool()}, {how}, on this machine beside the agent")
+        p99 = api["api_system_p99_ms"]
+        verdict = "met" if p99 < TARGET_API_P99_MS else "MISSED"
+        print(
+            f"target: /api/system p99 under {TARGET_API_P99_MS:g} ms at {CLIENTS} concurrent "
+            f"clients: {p99:.2f} ms ({verdict})"
+        )
+        figures.update(api)
     print(json.dumps(figures))
     return 0
 

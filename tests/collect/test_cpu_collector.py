@@ -18,7 +18,7 @@ def test_cpu_seconds_loads_and_frequency_from_fake_tree() -> None:
     assert v["node_load5"] == 0.08
     assert v["node_context_switches_total"] == 280018
     assert v["node_intr_total"] == 161044
-    assert v["system_cpu_count"] == 2
+    assert v["system_cpus"] == 2
     assert v['node_cpu_scaling_frequency_hertz{cpu="0"}'] == 1.5e9
     # usage ratios need two collections
     assert not any(k.startswith("system_cpu_usage_ratio") for k in v)

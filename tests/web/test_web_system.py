@@ -22,7 +22,7 @@ SYSTEM = [
     _s("system_cpu_usage_ratio", 0.5, cpu="0"),
     _s("system_cpu_usage_ratio", 0.0, cpu="1"),
     _s("system_cpu_mode_ratio", 0.2, mode="user"),
-    _s("system_cpu_count", 2),
+    _s("system_cpus", 2),
     _s("node_load1", 0.75),
     _s("node_memory_MemTotal_bytes", 8e9),
     _s("node_memory_MemAvailable_bytes", 6e9),
@@ -199,3 +199,14 @@ def test_openapi_documents_the_snapshot_models(tmp_path: Path) -> None:
         assert ok["schema"]["$ref"] == f"#/components/schemas/{model}"
     assert "usage_ratio" in schemas["CpuSnapshot"]["properties"]
     assert "size_bytes" in schemas["Filesystem"]["properties"]
+
+
+def test_system_snapshot_follows_each_new_collection(tmp_path: Path) -> None:
+    hub = LiveHub()
+    hub.publish(1_700_000_000_000, [_s("node_load1", 1.5)])
+    with running_app(tmp_path, hub=hub) as (client, _):
+        first = client.get("/api/system").json()["cpu"]["load1"]
+        again = client.get("/api/system").json()["cpu"]["load1"]  # served from the cache
+        hub.publish(1_700_000_001_000, [_s("node_load1", 2.5)])
+        after = client.get("/api/system").json()["cpu"]["load1"]
+    assert (first, again, after) == (1.5, 1.5, 2.5)

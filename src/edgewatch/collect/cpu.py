@@ -45,7 +45,7 @@ LOAD15 = family("node_load15", GAUGE, "15-minute load average.")
 CTXT = family("node_context_switches_total", COUNTER, "Context switches since boot.")
 INTR = family("node_intr_total", COUNTER, "Interrupts serviced since boot.")
 FREQ = family("node_cpu_scaling_frequency_hertz", GAUGE, "Current scaled CPU frequency.", "cpu")
-CPU_COUNT = family("system_cpu_count", GAUGE, "Online logical CPUs.")
+CPU_COUNT = family("system_cpus", GAUGE, "Online logical CPUs.")
 
 FAMILIES = (CPU_SECONDS, CPU_USAGE, CPU_MODE, LOAD1, LOAD5, LOAD15, CTXT, INTR, FREQ, CPU_COUNT)
 # Collections between two rescans of which CPUs have cpufreq (CPUs can be hot-plugged).

@@ -9,8 +9,6 @@ The engine blocks (SQLite + numpy), so queries run in a worker thread.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import time
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
@@ -21,18 +19,23 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 import edgewatch
-from edgewatch.config import parse_duration
 from edgewatch.model import LABEL_NAME_RE, SeriesKey
-from edgewatch.query import BadQuery, Engine, QueryError, QueryResult, parse_series_selector
+from edgewatch.query import BadQuery, QueryError, QueryResult, parse_series_selector
 from edgewatch.store.selector import Selector
 from edgewatch.web.context import AppContext, get_context
 from edgewatch.web.errors import PROM_ERROR_RESPONSES
+from edgewatch.web.params import (
+    MAX_ABS_TIME_MS,
+    bad_param,
+    check_query,
+    engine_for,
+    parse_time_param,
+    range_params,
+)
 
 # The Prometheus release whose HTTP API this one follows (reported by buildinfo so
 # Grafana enables the matching features: match[] on /labels, start/end on /series).
 PROMETHEUS_API_VERSION = "2.45.0"
-# |timestamps| beyond this (about 146 million years) are refused rather than overflowing.
-MAX_ABS_TIME_MS = 2**62
 
 router = APIRouter(prefix="/api/v1", tags=["prometheus"], responses=PROM_ERROR_RESPONSES)
 Ctx = Annotated[AppContext, Depends(get_context)]
@@ -85,93 +88,7 @@ class BuildInfoResponse(BaseModel):
     data: BuildInfo
 
 
-# --------------------------------------------------------------------- parameters
-
-
-def bad_param(name: str, message: str) -> BadQuery:
-    return BadQuery(f'invalid parameter "{name}": {message}')
-
-
-def parse_time_param(name: str, text: str | None, default_ms: int) -> int:
-    """Unix seconds (a float) or RFC 3339 -> milliseconds; raises BadQuery naming ``name``."""
-    if text is None or text == "":
-        return default_ms
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise bad_param(name, f'cannot parse "{text}" to a valid timestamp') from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        seconds = parsed.timestamp()
-    if not math.isfinite(seconds) or abs(seconds * 1000) > MAX_ABS_TIME_MS:
-        raise bad_param(name, f'cannot parse "{text}" to a valid timestamp')
-    return round(seconds * 1000)
-
-
-def parse_duration_param(name: str, text: str) -> int:
-    """Float seconds or a Prometheus duration (``5m``, ``1h30m``) -> milliseconds."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            seconds = parse_duration(text)
-        except ValueError:
-            raise bad_param(name, f'cannot parse "{text}" to a valid duration') from None
-    if not math.isfinite(seconds) or abs(seconds * 1000) > MAX_ABS_TIME_MS:
-        raise bad_param(name, f'cannot parse "{text}" to a valid duration')
-    return round(seconds * 1000)
-
-
-def range_params(
-    ctx: AppContext, start: str | None, end: str | None, step: str | None
-) -> tuple[int, int, int]:
-    """Validated (start_ms, end_ms, step_ms) of a range query, as Prometheus checks them."""
-    if not start:
-        raise bad_param("start", "missing; give unix seconds or an RFC 3339 time")
-    if not end:
-        raise bad_param("end", "missing; give unix seconds or an RFC 3339 time")
-    if not step:
-        raise bad_param("step", "missing; give seconds or a duration such as 15s")
-    start_ms = parse_time_param("start", start, 0)
-    end_ms = parse_time_param("end", end, 0)
-    if end_ms < start_ms:
-        raise bad_param("end", "end timestamp must not be before start time")
-    step_ms = parse_duration_param("step", step)
-    if step_ms <= 0:
-        raise bad_param(
-            "step",
-            "zero or negative query resolution step widths are not accepted. "
-            "Try a positive integer",
-        )
-    limit = ctx.config.query.max_points
-    if (end_ms - start_ms) // step_ms + 1 > limit:  # the points of one series, as the engine
-        raise BadQuery(
-            f"exceeded maximum resolution of {limit:,} points per timeseries. "
-            "Try decreasing the query resolution (?step=XX)"
-        )
-    return start_ms, end_ms, step_ms
-
-
-def engine_for(ctx: AppContext, timeout: str | None) -> Engine:
-    """The context's engine, or one with a shorter time budget when ``timeout`` asks."""
-    if not timeout:
-        return ctx.engine
-    timeout_ms = parse_duration_param("timeout", timeout)
-    if timeout_ms <= 0:
-        raise bad_param("timeout", "must be positive")
-    limits = ctx.config.query
-    if timeout_ms / 1000 >= limits.timeout:
-        return ctx.engine
-    return Engine(ctx.reader, limits.model_copy(update={"timeout": timeout_ms / 1000}))
-
-
-def check_query(query: str | None) -> str:
-    if query is None or not query.strip():
-        raise bad_param("query", "missing; give a PromQL expression")
-    return query
+# ---------------------------------------------------------------------- responses
 
 
 def _success(data: Any) -> JSONResponse:

@@ -5,26 +5,32 @@ They read the latest value of every series from the live hub (memory, no SQLite)
 so they are cheap; only ``/api/processes`` reads the store, for the last two CPU
 samples of each process name (its CPU share). Field names carry their unit
 (``_bytes``, ``_ratio`` 0-1, ``_seconds``, ``_total`` for counters since boot).
-Non-finite values are reported as null.
+Non-finite values are reported as null. The snapshots built from the hub alone
+(``/api/system``, ``/api/services``) are in web/snapshots.py.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from edgewatch.model import SeriesKey
 from edgewatch.store.reader import Reader
-from edgewatch.timespec import format_time
 from edgewatch.web.context import AppContext, get_context
 from edgewatch.web.errors import ERROR_RESPONSES
+from edgewatch.web.snapshots import (
+    Latest,
+    ServicesSnapshot,
+    SystemSnapshot,
+    as_int,
+    services_snapshot,
+    system_snapshot,
+)
 
 router = APIRouter(prefix="/api", tags=["system"], responses=ERROR_RESPONSES)
 Ctx = Annotated[AppContext, Depends(get_context)]
@@ -32,317 +38,34 @@ Ctx = Annotated[AppContext, Depends(get_context)]
 # How far back /api/processes looks for two CPU samples of a process name.
 CPU_WINDOW_MS = 5 * 60_000
 
-Entry = tuple[dict[str, str], float]
+
+class SnapshotCache:
+    """The JSON of a snapshot, rebuilt only when the hub has a new collection: a
+    dashboard polling every second from many tabs costs one build per collection."""
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, tuple[int, bytes]] = {}
+
+    def get(self, name: str, event_id: int, build: Callable[[], BaseModel]) -> bytes:
+        cached = self._bodies.get(name)
+        if cached is None or cached[0] != event_id:
+            cached = (event_id, build().model_dump_json().encode("utf-8"))
+            self._bodies[name] = cached
+        return cached[1]
 
 
-class Latest:
-    """The hub's latest values grouped by metric name."""
-
-    def __init__(self, latest: dict[SeriesKey, tuple[int, float]]) -> None:
-        self.by_name: dict[str, list[Entry]] = defaultdict(list)
-        self.newest_ms = 0
-        for key, (ts, value) in latest.items():
-            self.by_name[key.name].append((dict(key.labels), value))
-            self.newest_ms = max(self.newest_ms, ts)
-
-    def one(self, name: str, /, **labels: str) -> float | None:
-        for have, value in self.by_name.get(name, ()):
-            if all(have.get(k) == v for k, v in labels.items()):
-                return _finite(value)
-        return None
-
-    def by(self, name: str, label: str) -> dict[str, float | None]:
-        return {have.get(label, ""): _finite(v) for have, v in self.by_name.get(name, ())}
-
-    def flag(self, name: str) -> bool | None:
-        values = [v for _, v in self.by_name.get(name, ())]
-        return None if not values else any(v >= 1 for v in values)
-
-    def stamp(self) -> str | None:
-        return format_time(self.newest_ms) if self.newest_ms else None
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _bool(value: float | None) -> bool | None:
-    return None if value is None else value >= 1
-
-
-# ------------------------------------------------------------------- /api/system
-
-
-class CpuSnapshot(BaseModel):
-    usage_ratio: float | None
-    count: int | None
-    load1: float | None
-    load5: float | None
-    load15: float | None
-    per_cpu_usage_ratio: dict[str, float | None]
-    mode_ratio: dict[str, float | None]
-    frequency_hertz: dict[str, float | None]
-
-
-class MemorySnapshot(BaseModel):
-    total_bytes: float | None
-    available_bytes: float | None
-    used_bytes: float | None
-    free_bytes: float | None
-    cached_bytes: float | None
-    buffers_bytes: float | None
-    usage_ratio: float | None
-    swap_total_bytes: float | None
-    swap_used_bytes: float | None
-
-
-class Filesystem(BaseModel):
-    mountpoint: str
-    device: str
-    fstype: str
-    size_bytes: float | None
-    avail_bytes: float | None
-    free_bytes: float | None
-    usage_ratio: float | None
-    readonly: bool | None
-
-
-class DiskDevice(BaseModel):
-    device: str
-    read_bytes_total: float | None
-    written_bytes_total: float | None
-    io_time_seconds_total: float | None
-    io_now: float | None
-
-
-class DiskSnapshot(BaseModel):
-    filesystems: list[Filesystem]
-    devices: list[DiskDevice]
-
-
-class NetworkInterface(BaseModel):
-    device: str
-    up: bool | None
-    speed_bytes: float | None
-    receive_bytes_total: float | None
-    transmit_bytes_total: float | None
-    receive_errs_total: float | None
-    transmit_errs_total: float | None
-    receive_drop_total: float | None
-    transmit_drop_total: float | None
-
-
-class NetworkSnapshot(BaseModel):
-    interfaces: list[NetworkInterface]
-
-
-class Temperature(BaseModel):
-    source: str  # thermal_zone or hwmon
-    name: str
-    celsius: float | None
-
-
-class Fan(BaseModel):
-    chip: str
-    sensor: str
-    rpm: float | None
-
-
-class PowerSupply(BaseModel):
-    name: str
-    online: bool | None
-    capacity_percent: float | None
-    voltage_volts: float | None
-    power_watts: float | None
-
-
-class SensorsSnapshot(BaseModel):
-    temperatures: list[Temperature]
-    fans: list[Fan]
-    power_supplies: list[PowerSupply]
-
-
-class SystemInfo(BaseModel):
-    uptime_seconds: float | None
-    boot_time_seconds: float | None
-    procs_running: int | None
-    procs_blocked: int | None
-    threads: int | None
-    users_logged_in: int | None
-    filefd_allocated: int | None
-    filefd_maximum: int | None
-    clock_synchronised: bool | None
-    undervoltage: bool | None
-    thermal_throttled: bool | None
-    frequency_capped: bool | None
-
-
-class SystemSnapshot(BaseModel):
-    timestamp: str | None  # RFC 3339 of the newest sample; null before the first collection
-    cpu: CpuSnapshot
-    memory: MemorySnapshot
-    disk: DiskSnapshot
-    network: NetworkSnapshot
-    sensors: SensorsSnapshot
-    system: SystemInfo
-
-
-def _cpu(lt: Latest) -> CpuSnapshot:
-    per_cpu = lt.by("system_cpu_usage_ratio", "cpu")
-    total = per_cpu.pop("total", None)
-    return CpuSnapshot(
-        usage_ratio=total,
-        count=_int(lt.one("system_cpu_count")),
-        load1=lt.one("node_load1"),
-        load5=lt.one("node_load5"),
-        load15=lt.one("node_load15"),
-        per_cpu_usage_ratio=per_cpu,
-        mode_ratio=lt.by("system_cpu_mode_ratio", "mode"),
-        frequency_hertz=lt.by("node_cpu_scaling_frequency_hertz", "cpu"),
-    )
-
-
-def _memory(lt: Latest) -> MemorySnapshot:
-    swap_total = lt.one("node_memory_SwapTotal_bytes")
-    return MemorySnapshot(
-        total_bytes=lt.one("node_memory_MemTotal_bytes"),
-        available_bytes=lt.one("node_memory_MemAvailable_bytes"),
-        used_bytes=lt.one("system_memory_used_bytes"),
-        free_bytes=lt.one("node_memory_MemFree_bytes"),
-        cached_bytes=lt.one("node_memory_Cached_bytes"),
-        buffers_bytes=lt.one("node_memory_Buffers_bytes"),
-        usage_ratio=lt.one("system_memory_usage_ratio"),
-        swap_total_bytes=swap_total,
-        swap_used_bytes=lt.one("system_swap_used_bytes"),
-    )
-
-
-def _disk(lt: Latest) -> DiskSnapshot:
-    filesystems = []
-    for labels, _ in sorted(
-        lt.by_name.get("node_filesystem_size_bytes", ()), key=lambda e: e[0].get("mountpoint", "")
-    ):
-        mount = labels.get("mountpoint", "")
-        filesystems.append(
-            Filesystem(
-                mountpoint=mount,
-                device=labels.get("device", ""),
-                fstype=labels.get("fstype", ""),
-                size_bytes=lt.one("node_filesystem_size_bytes", mountpoint=mount),
-                avail_bytes=lt.one("node_filesystem_avail_bytes", mountpoint=mount),
-                free_bytes=lt.one("node_filesystem_free_bytes", mountpoint=mount),
-                usage_ratio=lt.one("system_filesystem_usage_ratio", mountpoint=mount),
-                readonly=_bool(lt.one("node_filesystem_readonly", mountpoint=mount)),
-            )
-        )
-    devices = [
-        DiskDevice(
-            device=dev,
-            read_bytes_total=lt.one("node_disk_read_bytes_total", device=dev),
-            written_bytes_total=lt.one("node_disk_written_bytes_total", device=dev),
-            io_time_seconds_total=lt.one("node_disk_io_time_seconds_total", device=dev),
-            io_now=lt.one("node_disk_io_now", device=dev),
-        )
-        for dev in sorted(lt.by("node_disk_read_bytes_total", "device"))
-    ]
-    return DiskSnapshot(filesystems=filesystems, devices=devices)
-
-
-def _network(lt: Latest) -> NetworkSnapshot:
-    devices = set(lt.by("node_network_receive_bytes_total", "device"))
-    devices.update(lt.by("node_network_up", "device"))
-
-    def counter(dev: str, what: str) -> float | None:
-        return lt.one(f"node_network_{what}_total", device=dev)
-
-    return NetworkSnapshot(
-        interfaces=[
-            NetworkInterface(
-                device=dev,
-                up=_bool(lt.one("node_network_up", device=dev)),
-                speed_bytes=lt.one("node_network_speed_bytes", device=dev),
-                receive_bytes_total=counter(dev, "receive_bytes"),
-                transmit_bytes_total=counter(dev, "transmit_bytes"),
-                receive_errs_total=counter(dev, "receive_errs"),
-                transmit_errs_total=counter(dev, "transmit_errs"),
-                receive_drop_total=counter(dev, "receive_drop"),
-                transmit_drop_total=counter(dev, "transmit_drop"),
-            )
-            for dev in sorted(devices)
-        ]
-    )
-
-
-def _sensors(lt: Latest) -> SensorsSnapshot:
-    chip_names = {
-        labels.get("chip", ""): labels.get("chip_name", "")
-        for labels, _ in lt.by_name.get("node_hwmon_chip_names", ())
-    }
-    temps = [
-        Temperature(source="thermal_zone", name=labels.get("type") or labels.get("zone", ""),
-                    celsius=_finite(v))
-        for labels, v in lt.by_name.get("node_thermal_zone_temp", ())
-    ]  # fmt: skip
-    for labels, v in lt.by_name.get("node_hwmon_temp_celsius", ()):
-        chip = labels.get("chip", "")
-        name = f"{chip_names.get(chip) or chip} {labels.get('sensor', '')}".strip()
-        temps.append(Temperature(source="hwmon", name=name, celsius=_finite(v)))
-    fans = [
-        Fan(chip=labels.get("chip", ""), sensor=labels.get("sensor", ""), rpm=_finite(v))
-        for labels, v in lt.by_name.get("node_hwmon_fan_rpm", ())
-    ]
-    supplies = sorted(
-        set(lt.by("node_power_supply_online", "power_supply"))
-        | set(lt.by("node_power_supply_capacity", "power_supply"))
-    )
-    power = [
-        PowerSupply(
-            name=ps,
-            online=_bool(lt.one("node_power_supply_online", power_supply=ps)),
-            capacity_percent=lt.one("node_power_supply_capacity", power_supply=ps),
-            voltage_volts=lt.one("node_power_supply_voltage_volt", power_supply=ps),
-            power_watts=lt.one("node_power_supply_power_watt", power_supply=ps),
-        )
-        for ps in supplies
-    ]
-    temps.sort(key=lambda t: (t.source, t.name))
-    fans.sort(key=lambda f: (f.chip, f.sensor))
-    return SensorsSnapshot(temperatures=temps, fans=fans, power_supplies=power)
-
-
-def _system(lt: Latest) -> SystemInfo:
-    return SystemInfo(
-        uptime_seconds=lt.one("system_uptime_seconds"),
-        boot_time_seconds=lt.one("node_boot_time_seconds"),
-        procs_running=_int(lt.one("node_procs_running")),
-        procs_blocked=_int(lt.one("node_procs_blocked")),
-        threads=_int(lt.one("node_processes_threads")),
-        users_logged_in=_int(lt.one("system_users_logged_in")),
-        filefd_allocated=_int(lt.one("node_filefd_allocated")),
-        filefd_maximum=_int(lt.one("node_filefd_maximum")),
-        clock_synchronised=_bool(lt.one("node_timex_sync_status")),
-        undervoltage=lt.flag("system_undervoltage"),
-        thermal_throttled=lt.flag("system_thermal_throttled"),
-        frequency_capped=lt.flag("system_frequency_capped"),
-    )
+def _cache(request: Request) -> SnapshotCache:
+    cache = getattr(request.app.state, "snapshot_cache", None)
+    if cache is None:
+        cache = request.app.state.snapshot_cache = SnapshotCache()
+    return cache
 
 
 @router.get("/system", response_model=SystemSnapshot, summary="Current system snapshot")
-async def system(ctx: Ctx) -> SystemSnapshot:
-    lt = Latest(ctx.hub.latest())
-    return SystemSnapshot(
-        timestamp=lt.stamp(),
-        cpu=_cpu(lt),
-        memory=_memory(lt),
-        disk=_disk(lt),
-        network=_network(lt),
-        sensors=_sensors(lt),
-        system=_system(lt),
-    )
+async def system(ctx: Ctx, request: Request) -> Response:
+    hub = ctx.hub
+    body = _cache(request).get("system", hub.last_event_id, lambda: system_snapshot(hub.latest()))
+    return Response(body, media_type="application/json")
 
 
 # ------------------------------------------------------------- /api/processes
@@ -390,11 +113,11 @@ def _usage(lt: Latest, prefix: str, label: str, rates: dict[str, float]) -> list
         out.append(
             ProcessUsage(
                 name=name,
-                count=_int(count),
+                count=as_int(count),
                 cpu_usage_ratio=rates.get(name),
                 cpu_seconds_total=get("cpu_seconds_total"),
                 resident_memory_bytes=get("resident_memory_bytes"),
-                threads=_int(get("threads")),
+                threads=as_int(get("threads")),
                 io_read_bytes_total=get("io_read_bytes_total"),
                 io_write_bytes_total=get("io_write_bytes_total"),
             )
@@ -427,51 +150,10 @@ async def processes(
 # --------------------------------------------------------------- /api/services
 
 
-class Service(BaseModel):
-    name: str
-    type: str | None
-    active_state: str | None  # active, inactive, failed, activating, deactivating
-    sub_state: str | None
-    load_state: str | None
-    main_pid: int | None
-    restarts_total: float | None
-    memory_bytes: float | None
-    cpu_seconds_total: float | None
-
-
-class ServicesSnapshot(BaseModel):
-    timestamp: str | None
-    services: list[Service]
-
-
-def _services(lt: Latest) -> Iterable[Service]:
-    states: dict[str, tuple[str | None, str | None]] = {}
-    for labels, value in lt.by_name.get("node_systemd_unit_state", ()):
-        name = labels.get("name", "")
-        active, kind = states.get(name, (None, None))
-        if value >= 1:
-            active = labels.get("state")
-        states[name] = (active, kind or labels.get("type"))
-    info = {
-        labels.get("name", ""): labels for labels, _ in lt.by_name.get("edgewatch_service_info", ())
-    }
-    for name in sorted(set(states) | set(info)):
-        active, kind = states.get(name, (None, None))
-        extra = info.get(name, {})
-        yield Service(
-            name=name,
-            type=kind,
-            active_state=active,
-            sub_state=extra.get("sub_state"),
-            load_state=extra.get("load_state"),
-            main_pid=_int(lt.one("edgewatch_service_main_pid", name=name)),
-            restarts_total=lt.one("node_systemd_service_restart_total", name=name),
-            memory_bytes=lt.one("edgewatch_service_memory_bytes", name=name),
-            cpu_seconds_total=lt.one("edgewatch_service_cpu_seconds_total", name=name),
-        )
-
-
 @router.get("/services", response_model=ServicesSnapshot, summary="systemd units watched")
-async def services(ctx: Ctx) -> ServicesSnapshot:
-    lt = Latest(ctx.hub.latest())
-    return ServicesSnapshot(timestamp=lt.stamp(), services=list(_services(lt)))
+async def services(ctx: Ctx, request: Request) -> Response:
+    hub = ctx.hub
+    body = _cache(request).get(
+        "services", hub.last_event_id, lambda: services_snapshot(hub.latest())
+    )
+    return Response(body, media_type="application/json")

@@ -31,7 +31,11 @@ class AppContext:
     ready: Callable[[], bool] = field(default=lambda: True)
 
 
-def get_context(request: Request) -> AppContext:
-    """FastAPI dependency: the AppContext that ``create_app`` put in ``app.state.ctx``."""
+async def get_context(request: Request) -> AppContext:
+    """FastAPI dependency: the AppContext that ``create_app`` put in ``app.state.ctx``.
+
+    ``async`` on purpose: FastAPI runs a plain-``def`` dependency in a worker thread,
+    which doubled the cost of every request.
+    """
     ctx: AppContext = request.app.state.ctx
     return ctx
