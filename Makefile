@@ -50,8 +50,12 @@ format: test-deps
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: install
+# wrk (Debian) loads the API from C, leaving the agent the CPU; without it
+# bench/query.py falls back to a Python client and says so.
+bench: test-deps
+	@$(MAKE) --no-print-directory debian-peers DEB_PEERS=wrk
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/query.py
 	$(BIN)/python bench/agent_overhead.py
 
 docs: install
