@@ -178,3 +178,57 @@ def test_topk_picks_per_step(store: Store) -> None:
     (series,) = result.series  # the gpu zone is always 10 degrees warmer
     assert series.labels == {"__name__": "temp_celsius", "zone": "gpu"}
     assert len(series.ts) == 11
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "(" * 10_000 + "1" + ")" * 10_000,  # would overflow the parser's native stack
+        "sum(" * 200 + "temp_celsius" + ")" * 200,
+        "1" + "+1" * 5000,  # longer than MAX_QUERY_CHARS
+        "-" * 3000 + "temp_celsius",
+        "1" + "+1" * 4000,  # parses, but evaluates 4000 levels deep
+    ],
+)
+def test_pathological_queries_are_refused_not_crashed(store: Store, expr: str) -> None:
+    with pytest.raises(BadQuery):
+        _engine(store).instant(expr, T0 + 600_000)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "temp_celsius @ 99999999999999",
+        "temp_celsius @ 1e300",
+        "temp_celsius offset 100000000y",
+        "rate(req_total[100000000y])",
+    ],
+)
+def test_times_out_of_range_are_bad_data(store: Store, expr: str) -> None:
+    with pytest.raises(BadQuery):
+        _engine(store).instant(expr, T0 + 600_000)
+
+
+def test_a_backtracking_regex_costs_linear_time(store: Store) -> None:
+    # (.*.*)*x against a long non-matching name takes Python's re minutes; RE2 microseconds.
+    # No timing assertion: with backtracking this test would not finish at all.
+    result = _engine(store).instant('{__name__=~"(.*.*)*x", zone=~"(.*.*)*z"}', T0 + 600_000)
+    assert result.series == []
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("$1", "cpu"),
+        ("${1}-hot", "cpu-hot"),
+        ("$1-hot", "cpu-hot"),
+        ("$1x", ""),  # Go's rule: the name runs on, "1x" is no group
+        ("$$1", "$1"),
+        ("${kind}", "cpu"),
+        ("$9", ""),
+    ],
+)
+def test_label_replace_expands_like_prometheus(store: Store, template: str, expected: str) -> None:
+    expr = f'label_replace(temp_celsius{{zone="cpu"}}, "x", "{template}", "zone", "(?P<kind>c.u)")'
+    (series,) = _engine(store).instant(expr, T0 + 600_000).series
+    assert series.labels.get("x", "") == expected

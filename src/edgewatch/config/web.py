@@ -27,7 +27,7 @@ class QueryConfig(Section):
         description="Longest a query may run; past it the API answers 503 and the CLI exits 1.",
     )
     max_samples: int = Field(
-        default=20_000_000,
+        default=5_000_000,
         ge=1000,
         description="Most samples one query may load; past it the API answers 422.",
     )

@@ -37,6 +37,8 @@ from edgewatch.store.transforms import F64, I64
 
 __all__ = ["Engine"]
 
+# Offsets and ranges beyond this are refused (int64 milliseconds stay far from overflow).
+MAX_SPAN_MS = 100 * 365 * 86_400_000
 Value = F64 | Vector | Matrix | str  # scalar (one value per step), instant vector, range, string
 
 
@@ -55,7 +57,7 @@ class Engine:
     def instant(self, expr: str, time_ms: int) -> QueryResult:
         node = parse(expr)
         ev = self._evaluator(np.array([time_ms], dtype=np.int64), step_ms=0)
-        value = ev.eval(node)
+        value = _evaluate(ev, node)
         if isinstance(value, str):
             return QueryResult("string", time_ms=time_ms, value=value)
         if isinstance(value, Matrix):
@@ -92,7 +94,7 @@ class Engine:
         node = parse(expr)
         steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         ev = self._evaluator(steps, step_ms=step_ms)
-        value = ev.eval(node)
+        value = _evaluate(ev, node)
         if isinstance(value, str | Matrix):
             kind = "string" if isinstance(value, str) else "range vector"
             raise BadQuery(
@@ -111,14 +113,25 @@ class Engine:
 
     def _evaluator(self, steps: I64, step_ms: int) -> _Evaluator:
         deadline = self._clock() + self.limits.timeout
-        source = Source(self.reader, self.limits, step_ms=step_ms)
-        return _Evaluator(steps, source, lambda: self._check(deadline), self.limits)
+
+        def check() -> None:
+            self._check(deadline)
+
+        source = Source(self.reader, self.limits, step_ms=step_ms, check=check)
+        return _Evaluator(steps, source, check, self.limits)
 
     def _check(self, deadline: float) -> None:
         if self._clock() > deadline:
             raise QueryTimeout(
                 f"query timed out in expression evaluation ({self.limits.timeout:g}s)"
             )
+
+
+def _evaluate(ev: _Evaluator, node: Any) -> Value:
+    try:
+        return ev.eval(node)
+    except RecursionError:
+        raise BadQuery("query nested too deeply to evaluate") from None
 
 
 def _window(s: RawSeries, ref: int, range_ms: int) -> tuple[I64, F64]:
@@ -196,8 +209,15 @@ class _Evaluator:
             elif kind == "End":
                 base = np.full(self.n, self.steps[-1])
             else:
-                base = np.full(self.n, round(at.at.timestamp() * 1000))
-        return base - duration_ms(node.offset)
+                try:
+                    at_ms = round(at.at.timestamp() * 1000)
+                except (OverflowError, ValueError, OSError):
+                    raise BadQuery("@ time out of range") from None
+                base = np.full(self.n, at_ms)
+        offset = duration_ms(node, "offset")
+        if abs(offset) > MAX_SPAN_MS:
+            raise BadQuery("offset out of range")
+        return base - offset
 
     def _vector_selector(self, node: Any, *, sample_times: bool = False) -> Vector:
         refs = self._refs(node)
@@ -217,7 +237,9 @@ class _Evaluator:
     def _matrix_selector(self, node: Any, field: str = "last") -> Matrix:
         vs = node.vector_selector
         refs = self._refs(vs)
-        range_ms = duration_ms(node.range)
+        range_ms = duration_ms(node, "range")
+        if range_ms > MAX_SPAN_MS:
+            raise BadQuery("range out of range: at most 100 years")
         data = self.source.load(
             to_selector(vs),
             int(refs.min()) - range_ms,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from edgewatch.query.errors import BadQuery
 from edgewatch.query.types import Labels, Series, Vector, drop_name, make_labels
+from edgewatch.store.regex import RegexError, compile_anchored
 from edgewatch.store.transforms import F64, I64
 
 _ELEMENTWISE: dict[str, Callable[[F64], F64]] = {
@@ -35,7 +37,7 @@ INSTANT_FUNCTIONS = frozenset(
 
 def elementwise(name: str, vector: Vector) -> Vector:
     fn = _ELEMENTWISE[name]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):  # exp(1000) is +Inf, ln(-1) NaN: as Prometheus
         return [Series(drop_name(s.labels), fn(s.values), s.ok) for s in vector]
 
 
@@ -92,23 +94,58 @@ def absent_labels(matchers: list[tuple[str, str, str]]) -> Labels:
 
 def label_replace(vector: Vector, dst: str, repl: str, src: str, regex: str) -> Vector:
     try:
-        pattern = re.compile(f"(?:{regex})\\Z")
-    except re.error as exc:
-        raise BadQuery(f"invalid regular expression in label_replace(): {regex}") from exc
+        pattern = compile_anchored(regex)
+    except RegexError:
+        raise BadQuery(f"invalid regular expression in label_replace(): {regex}") from None
     if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", dst):
         raise BadQuery(f"invalid destination label name in label_replace(): {dst}")
-    template = re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", repl)
     out: Vector = []
     for s in vector:
         labels = dict(s.labels)
-        m = pattern.match(labels.get(src, ""))
-        if m:
-            try:
-                labels[dst] = m.expand(template)
-            except (IndexError, re.error):
-                labels[dst] = ""
+        m = pattern.fullmatch(labels.get(src, ""))
+        if m is not None:
+            labels[dst] = expand(repl, m)
         out.append(Series(make_labels(labels.items()), s.values, s.ok))
     return out
+
+
+_TEMPLATE_NAME = re.compile(r"\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+)")
+
+
+def expand(template: str, match: Any) -> str:
+    """Go's ``Regexp.ExpandString``, which Prometheus uses: ``$1``, ``${1}``, ``$name``,
+    ``${name}`` (a bare name runs as long as it can: ``$1x`` is group ``1x``), ``$$``
+    for ``$``; a group that does not exist or did not match gives ``""``."""
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        j = template.find("$", i)
+        if j < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:j])
+        if template.startswith("$$", j):
+            out.append("$")
+            i = j + 2
+            continue
+        m = _TEMPLATE_NAME.match(template, j + 1)
+        if m is None:
+            out.append("$")  # malformed: the dollar is plain text
+            i = j + 1
+            continue
+        name = m.group(1) or m.group(2)
+        out.append(_group(match, name))
+        i = m.end()
+    return "".join(out)
+
+
+def _group(match: Any, name: str) -> str:
+    try:
+        number = name.isdigit() and not (len(name) > 1 and name[0] == "0")  # as Go
+        value = match.group(int(name) if number else name)
+    except (IndexError, KeyError, ValueError, TypeError):
+        return ""
+    return "" if value is None else str(value)
 
 
 def label_join(vector: Vector, dst: str, sep: str, sources: list[str]) -> Vector:
@@ -122,8 +159,9 @@ def label_join(vector: Vector, dst: str, sep: str, sources: list[str]) -> Vector
 
 def calendar(name: str, seconds: F64) -> F64:
     """``hour()``, ``day_of_week()``, ... of unix times (UTC)."""
-    valid = np.isfinite(seconds)
-    t = np.where(valid, seconds, 0).astype("int64").astype("datetime64[s]")
+    valid = np.isfinite(seconds) & (np.abs(seconds) < 2.5e11)  # datetime64's years
+    with np.errstate(all="ignore"):
+        t = np.where(valid, seconds, 0).astype("int64").astype("datetime64[s]")
     days = t.astype("datetime64[D]")
     months = t.astype("datetime64[M]")
     years = t.astype("datetime64[Y]")

@@ -13,19 +13,55 @@ from edgewatch.store.selector import Matcher, Selector, SelectorError
 _OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}  # by MatchOp name
 
 
+# The parser recurses in native code: a query nested some thousands deep would
+# overflow its stack and kill the process, so shape is checked first.
+MAX_QUERY_CHARS = 8192
+MAX_NESTING = 128
+
+
 def parse(expr: str) -> Any:
     if not expr.strip():
         raise BadQuery("empty query")
+    check_shape(expr)
     try:
         return pp.parse(expr)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise BadQuery(f"parse error: {exc}") from None
 
 
-def duration_ms(value: timedelta | None) -> int:
-    if value is None:
-        return 0
-    return int(value / timedelta(milliseconds=1))
+def check_shape(expr: str) -> None:
+    """Refuse queries too long or too deeply nested to parse safely."""
+    if len(expr) > MAX_QUERY_CHARS:
+        raise BadQuery(f"query longer than {MAX_QUERY_CHARS} characters")
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for c in expr:
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
+                quote = ""
+        elif c in "\"'`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")]}":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise BadQuery(f"query nested deeper than {MAX_NESTING} parentheses")
+
+
+def duration_ms(node: Any, attribute: str) -> int:
+    """A node's ``offset`` or ``range`` in milliseconds (0 when absent)."""
+    try:  # the parser converts on access, and refuses what a timedelta cannot hold
+        value: timedelta | None = getattr(node, attribute)
+        return 0 if value is None else int(value / timedelta(milliseconds=1))
+    except (OverflowError, ValueError):
+        raise BadQuery(f"{attribute} out of range") from None
 
 
 def matchers_of(node: Any) -> list[tuple[str, str, str]]:

@@ -11,6 +11,8 @@ buckets fall back to the next finer level.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from edgewatch.config import QueryConfig
 from edgewatch.query.errors import QueryExecutionError
 from edgewatch.query.types import RawSeries, make_labels
@@ -24,8 +26,16 @@ MIN_BUCKETS_PER_RANGE = 5
 
 
 class Source:
-    def __init__(self, reader: Reader, limits: QueryConfig, *, step_ms: int) -> None:
+    def __init__(
+        self,
+        reader: Reader,
+        limits: QueryConfig,
+        *,
+        step_ms: int,
+        check: Callable[[], None] = lambda: None,
+    ) -> None:
         self.reader = reader
+        self.check = check
         self.max_samples = limits.max_samples
         self.loaded = 0
         self.resolution_ms = _resolution(step_ms, int(limits.rollup_min_step * 1000))
@@ -48,27 +58,40 @@ class Source:
         field: str = "last",
     ) -> list[RawSeries]:
         width = self.tier_for(range_ms)
+        # Counted (and the deadline checked) series by series as they are decoded, so
+        # an oversized query stops before it holds the whole store in memory.
         if width:
             tier = "1h" if width == HOUR_MS else "1m"
             data = self.reader.read(
-                selector, start_ms - width, end_ms, width, agg=field, resolution=tier
+                selector,
+                start_ms - width,
+                end_ms,
+                width,
+                agg=field,
+                resolution=tier,
+                progress=self._count,
             )
         else:
-            data = self.reader.read(selector, start_ms, end_ms, resolution="raw")
+            data = self.reader.read(
+                selector, start_ms, end_ms, resolution="raw", progress=self._count
+            )
         out = []
         for d in data:
             # A bucket's point is stamped at its last millisecond: no query at time t
             # sees samples taken after t.
             ts = d.ts + (width - 1) if width else d.ts
-            self.loaded += len(ts)
-            if self.loaded > self.max_samples:
-                raise QueryExecutionError(
-                    "query processing would load too many samples into memory in query "
-                    f"execution (more than query.max_samples = {self.max_samples:,})"
-                )
             labels = make_labels([("__name__", d.key.name), *d.key.labels])
             out.append(RawSeries(labels, ts, d.values))
         return out
+
+    def _count(self, points: int) -> None:
+        self.loaded += points
+        if self.loaded > self.max_samples:
+            raise QueryExecutionError(
+                "query processing would load too many samples into memory in query "
+                f"execution (more than query.max_samples = {self.max_samples:,})"
+            )
+        self.check()
 
 
 def _resolution(step_ms: int, min_step_ms: int) -> int:

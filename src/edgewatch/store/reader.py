@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,8 @@ class Reader:
 
     def has_series(self, key: SeriesKey) -> bool:
         """Whether the store holds this series already (cheap: the in-memory index)."""
+        if key in self._ids:  # no lock: a query holding it must not stall the event loop
+            return True
         with self._read_lock:
             if key not in self._ids and self.readonly:
                 self._load_series()
@@ -87,6 +90,7 @@ class Reader:
         *,
         agg: str = "avg",
         resolution: str = "auto",
+        progress: Callable[[int], None] | None = None,
     ) -> list[SeriesData]:
         """Samples of every matching series in [start_ms, end_ms].
 
@@ -94,7 +98,8 @@ class Reader:
         (bucket start on the step grid as timestamp), aggregated by ``agg``; ``resolution``
         ``auto`` reads 1-hour rollups for steps of an hour or more, 1-minute
         rollups for steps of a minute or more, and raw samples below that;
-        ``raw``, ``1m`` or ``1h`` force one.
+        ``raw``, ``1m`` or ``1h`` force one. ``progress`` is called after each series
+        with its number of points; an exception it raises stops the read (budgets).
         """
         from edgewatch.store.store import SeriesData
 
@@ -115,6 +120,8 @@ class Reader:
                 else:
                     r = self._rollups(sid, start_ms, end_ms, tier)
                     ts, vals = thin_rollups(r, start_ms, step_ms or 1, agg)
+                if progress is not None:
+                    progress(len(ts))
                 out.append(SeriesData(key, ts, vals))
         return out
 

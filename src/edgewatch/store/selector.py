@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from edgewatch.model import LABEL_NAME_RE, SeriesKey
+from edgewatch.store.regex import RegexError, compile_anchored
 
 _OPS = ("=~", "!~", "!=", "=")
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -24,7 +26,7 @@ class Matcher:
     label: str  # "__name__" matches the metric name
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: Any = field(default=None, compare=False, repr=False)  # RE2, linear time
 
     @classmethod
     def make(cls, label: str, op: str, value: str) -> Matcher:
@@ -33,9 +35,9 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(f"(?:{value})\\Z")
-            except re.error as exc:
-                raise SelectorError(f"bad regular expression {value!r}: {exc}") from exc
+                regex = compile_anchored(value)
+            except RegexError as exc:
+                raise SelectorError(str(exc)) from None
         return cls(label, op, value, regex)
 
     def matches(self, value: str) -> bool:
@@ -43,7 +45,7 @@ class Matcher:
             return value == self.value
         if self.op == "!=":
             return value != self.value
-        hit = self._regex is not None and self._regex.match(value) is not None
+        hit = self._regex is not None and self._regex.fullmatch(value) is not None
         return hit if self.op == "=~" else not hit
 
 
