@@ -387,6 +387,9 @@ class Agent:
         self._ready = False
         if self._stopping is not None:
             self._stopping.set()  # an unexpected exit: the web server's end is expected now
+        # End the live streams first: an open SSE response never ends by itself, and
+        # uvicorn would cancel it (logging an error) once its grace period is over.
+        self.hub.close()
         if self._http is not None:
             if self._http_task is not None:
                 await stop_and_wait(self._http, self._http_task, HTTP_STOP_TIMEOUT_S)

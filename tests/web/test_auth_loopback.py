@@ -1,5 +1,5 @@
 """Loopback without tokens or users: everybody is an anonymous admin, but no web page
-(another origin, or a DNS-rebound host name) may change anything."""
+(another origin, or a DNS-rebound host name) may read or change anything."""
 
 from __future__ import annotations
 
@@ -30,36 +30,69 @@ async def test_anonymous_admin_may_mutate_without_origin_or_from_the_same_origin
             local = await c.post(
                 "/api/things", headers={"Host": "localhost:8700", "Origin": "http://localhost:8700"}
             )
+            query = await c.post("/api/v1/query", headers={"Origin": "http://127.0.0.1:8700"})
         rows = read_audit(ctx.reader.path)
     assert who.json() == {"user": "anonymous", "role": "admin", "via": "anonymous"}
-    assert [r.status_code for r in (plain, same, referer, local)] == [200] * 4
+    assert [r.status_code for r in (plain, same, referer, local, query)] == [200] * 5
     assert [(r.actor, r.via, r.role, r.status) for r in rows] == [
         ("anonymous", "anonymous", "admin", 200)
     ] * 4
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {"Origin": "http://evil.example"},
-        {"Origin": "http://127.0.0.1:9999"},
-        {"Origin": "null"},
-        {"Referer": "https://evil.example/page"},
-        # DNS rebinding: the page's origin and the Host agree, but the name is not local.
-        {"Host": "evil.example:8700", "Origin": "http://evil.example:8700"},
-        {"Host": "evil.example:8700"},
-    ],
-)
+FOREIGN = [
+    {"Origin": "http://evil.example"},
+    {"Origin": "http://127.0.0.1:9999"},
+    {"Origin": "null"},
+    # DNS rebinding: the page's origin and the Host agree, but the name is not local.
+    {"Host": "evil.example:8700", "Origin": "http://evil.example:8700"},
+    {"Host": "evil.example:8700"},
+]
+
+
+@pytest.mark.parametrize("headers", [*FOREIGN, {"Referer": "https://evil.example/page"}])
 async def test_mutation_from_a_web_page_is_refused(tmp_path: Path, headers: dict[str, str]) -> None:
     with open_ctx(tmp_path, config()) as ctx:
         async with client(build_app(ctx, loopback=True)) as c:
             write = await c.post("/api/things", headers=headers)
-            read = await c.get("/api/system", headers=headers)
         rows = read_audit(ctx.reader.path)
     assert write.status_code == 403
     assert "refused" in write.json()["error"]
-    assert read.status_code == 200, "reads stay open on loopback"
     assert [(r.path, r.status) for r in rows] == [("/api/things", 403)]
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+async def test_reads_from_a_web_page_are_refused_too(
+    tmp_path: Path, headers: dict[str, str]
+) -> None:
+    """A "simple" form POST of a query needs no CORS preflight, and a DNS-rebound name
+    makes a page's reads same-origin: both are refused; reads leave no audit row."""
+    with open_ctx(tmp_path, config()) as ctx:
+        async with client(build_app(ctx, loopback=True)) as c:
+            read = await c.get("/api/system", headers=headers)
+            query = await c.post(
+                "/api/v1/query",
+                content=b"query=up",
+                headers={**headers, "content-type": "application/x-www-form-urlencoded"},
+            )
+            live = await c.get("/livez", headers=headers)
+        rows = read_audit(ctx.reader.path)
+    assert read.status_code == 403
+    assert "refused" in read.json()["error"]
+    assert query.status_code == 403
+    assert query.json()["errorType"] == "forbidden"
+    assert live.status_code == 200, "/livez stays open"
+    assert rows == []
+
+
+async def test_a_link_from_another_site_still_opens_a_page(tmp_path: Path) -> None:
+    """A navigation sends Referer (no Origin): a GET is not refused for it; a POST is."""
+    referer = {"Referer": "https://wiki.example/devices"}
+    with open_ctx(tmp_path, config()) as ctx:
+        async with client(build_app(ctx, loopback=True)) as c:
+            page = await c.get("/api/system", headers=referer)
+            query = await c.post("/api/v1/query", headers=referer)
+    assert page.status_code == 200
+    assert query.status_code == 403
 
 
 async def test_first_user_or_token_ends_anonymous_access(tmp_path: Path) -> None:

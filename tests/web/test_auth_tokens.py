@@ -78,9 +78,7 @@ async def test_wrong_or_missing_token_is_401_with_a_bearer_challenge(tmp_path: P
     assert prom_post.json()["errorType"] == "unauthorized"
     assert write.status_code == 401
     assert live.status_code == 200, "/livez stays open"
-    assert [(r.actor, r.via, r.role, r.status) for r in rows] == [
-        ("anonymous", "anonymous", None, 401)
-    ], "the refused mutation (and only it) is audited"
+    assert rows == [], "401s (no or bad credentials) change nothing and leave no audit row"
 
 
 async def test_viewer_mutation_on_prometheus_path_gets_prometheus_forbidden(tmp_path: Path) -> None:

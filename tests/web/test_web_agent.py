@@ -115,6 +115,54 @@ def test_agent_without_http_has_no_port_and_still_feeds_the_hub(tmp_path: Path) 
     asyncio.run(main())
 
 
+def test_agent_stops_with_open_streams_ending_them_cleanly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Open /api/stream clients end when the agent stops: no cancelled tasks, no ERROR."""
+    config_path = tmp_path / "edgewatch.yaml"
+    config_path.write_text(CONFIG)
+    caplog.set_level(logging.INFO)
+
+    async def read_stream(client: httpx.AsyncClient, opened: asyncio.Event) -> list[str]:
+        lines: list[str] = []
+        params = {"match": "node_load1", "heartbeat": "1"}
+        async with client.stream("GET", "/api/stream", params=params) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():  # ends when the server ends the body
+                lines.append(line)
+                opened.set()
+        return lines
+
+    async def main() -> list[list[str]]:
+        agent = Agent(load_config(config_path), tmp_path / "data", listen=("127.0.0.1", 0))
+        task = asyncio.create_task(agent.run())
+        try:
+            deadline = asyncio.get_running_loop().time() + WAIT_S
+            while agent.http_port is None:
+                assert not task.done(), task
+                assert asyncio.get_running_loop().time() < deadline, "never listened"
+                await asyncio.sleep(0.05)
+            base = f"http://127.0.0.1:{agent.http_port}"
+            async with httpx.AsyncClient(base_url=base, timeout=WAIT_S) as client:
+                opened = [asyncio.Event(), asyncio.Event()]
+                readers = [asyncio.create_task(read_stream(client, e)) for e in opened]
+                async with asyncio.timeout(WAIT_S):
+                    for event in opened:
+                        await event.wait()
+                agent.stop()
+                async with asyncio.timeout(WAIT_S):
+                    return await asyncio.gather(*readers)
+        finally:
+            agent.stop()
+            await asyncio.wait_for(task, timeout=30)
+
+    streams = asyncio.run(main())
+    assert all(lines[0] == "retry: 2000" for lines in streams), streams
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not problems, [f"{r.name}: {r.getMessage()}" for r in problems]
+    assert "edgewatch stopped" in caplog.text
+
+
 def _run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config_path = tmp_path / "edgewatch.yaml"
     config_path.write_text(CONFIG)

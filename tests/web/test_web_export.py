@@ -87,3 +87,50 @@ def test_export_errors_are_json(
     body = response.json()
     assert set(body) == {"error", "detail"}
     assert message in body["error"]
+
+
+OUT_OF_RANGE = [
+    ({"start": "1e15", "end": "1e15", "step": "1"}, "start"),
+    ({"start": "-1e15", "end": "1", "step": "1"}, "start"),
+    ({"start": "-1"}, "start"),
+    ({"end": "253402300800"}, "end"),  # 10000-01-01T00:00:00Z
+]
+
+
+@pytest.mark.parametrize(("changes", "name"), OUT_OF_RANGE)
+def test_times_datetime_cannot_write_are_refused_not_500(
+    client: httpx.Client, changes: dict[str, str], name: str
+) -> None:
+    params = {**PARAMS, "query": "vector(1)", **changes}
+    for fmt in ("csv", "json"):
+        response = client.get("/api/export", params={**params, "format": fmt})
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert set(body) == {"error", "detail"}
+        assert f'invalid parameter "{name}"' in body["error"]
+        assert "outside the supported time range" in body["error"]
+    api = client.get("/api/v1/query_range", params=params)
+    assert api.status_code == 400, api.text
+    assert api.json()["errorType"] == "bad_data"
+    assert f'invalid parameter "{name}"' in api.json()["error"]
+
+
+@pytest.mark.parametrize("at", ["1e15", "-1e15", "-0.5", "10000-01-01T00:00:00Z"])
+def test_instant_and_series_times_out_of_range_are_400(client: httpx.Client, at: str) -> None:
+    query = client.get("/api/v1/query", params={"query": "vector(1)", "time": at})
+    series = client.get("/api/v1/series", params={"match[]": "up", "start": at})
+    for response in (query, series):
+        assert response.status_code == 400, response.text
+        assert response.json()["errorType"] == "bad_data"
+
+
+def test_the_extreme_times_datetime_can_write_still_export(client: httpx.Client) -> None:
+    params = {"query": "vector(1)", "start": "0", "end": "0", "step": "1"}
+    epoch = client.get("/api/export", params=params)
+    last = client.get(
+        "/api/export", params={**params, "start": "253402300799.999", "end": "253402300799.999"}
+    )
+    assert epoch.status_code == 200, epoch.text
+    assert epoch.text == "timestamp,series,value\n1970-01-01T00:00:00Z,{},1\n"
+    assert last.status_code == 200, last.text
+    assert "edgewatch-export-9999-12-31T235959" in last.headers["content-disposition"]

@@ -35,8 +35,12 @@ _TEXT_TYPES = (*PUSH_TYPES, "histogram", "summary")
 _PARTS = ("_bucket", "_sum", "_count", "_created")
 _NAME_AT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_AT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_FLOAT = re.compile(r"[+-]?(?:inf(?:inity)?|nan|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)", re.I)
+# Unambiguous (one way to match any text): an ambiguous grammar such as \d+\.?\d*
+# backtracks quadratically on a long run of digits followed by a bad character.
+FLOAT_RE = re.compile(r"[+-]?(?:inf(?:inity)?|nan|(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)", re.I)
 _INT = re.compile(r"-?\d+")
+MAX_LINE = 64 * 1024  # characters of one text-format line
+MAX_TOKEN = 128  # characters of a value or a timestamp
 _SPECIAL = {"nan": math.nan, "+inf": math.inf, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -69,6 +73,8 @@ def parse_text(text: str, *, now_ms: int) -> PushBatch:
     types: dict[str, str] = {}
     helps: dict[str, str] = {}
     for n, raw in enumerate(text.split("\n"), start=1):
+        if len(raw) > MAX_LINE:
+            raise PushRejected(400, f"line {n}: longer than {MAX_LINE} characters")
         line = raw.strip()
         if not line:
             continue
@@ -89,7 +95,7 @@ def _comment(line: str, types: dict[str, str], helps: dict[str, str]) -> None:
     if len(parts) < 2 or parts[0] not in ("HELP", "TYPE"):
         return  # an ordinary comment
     name = parts[1]
-    if not METRIC_NAME_RE.match(name):
+    if not METRIC_NAME_RE.fullmatch(name):
         raise ValueError(f"bad metric name {name!r}")
     rest = parts[2] if len(parts) > 2 else ""
     if parts[0] == "HELP":
@@ -117,8 +123,8 @@ def _sample_line(line: str, now_ms: int) -> PushedSample:
     value = parse_float(fields[0])
     ts = now_ms
     if len(fields) == 2:
-        if not _INT.fullmatch(fields[1]):
-            raise ValueError(f"bad timestamp {fields[1]!r} (integer milliseconds expected)")
+        if len(fields[1]) > MAX_TOKEN or not _INT.fullmatch(fields[1]):
+            raise ValueError(f"bad timestamp {_clip(fields[1])} (integer milliseconds expected)")
         ts = int(fields[1])
     return PushedSample(make_key(name, labels), value, check_timestamp(ts, now_ms))
 
@@ -299,10 +305,10 @@ def _json_type(value: Any) -> str:
 
 def make_key(name: str, labels: Mapping[str, str]) -> SeriesKey:
     """Validate a metric name and labels (Prometheus' rules) and build the series key."""
-    if not METRIC_NAME_RE.match(name):
+    if not METRIC_NAME_RE.fullmatch(name):
         raise ValueError(f"bad metric name {name!r} (expected [a-zA-Z_:][a-zA-Z0-9_:]*)")
     for lname in labels:
-        if not LABEL_NAME_RE.match(lname):
+        if not LABEL_NAME_RE.fullmatch(lname):
             raise ValueError(f"bad label name {lname!r} (expected [a-zA-Z_][a-zA-Z0-9_]*)")
         if lname.startswith("__"):
             raise ValueError(f"label name {lname!r} is reserved (starts with __)")
@@ -310,8 +316,11 @@ def make_key(name: str, labels: Mapping[str, str]) -> SeriesKey:
 
 
 def parse_float(text: str) -> float:
-    if not _FLOAT.fullmatch(text):
-        raise ValueError(f"bad value {text!r}")
+    """A sample value of the text format (Go's ParseFloat syntax, no hex, no underscores)."""
+    if len(text) > MAX_TOKEN:
+        raise ValueError(f"value longer than {MAX_TOKEN} characters")
+    if not FLOAT_RE.fullmatch(text):
+        raise ValueError(f"bad value {_clip(text)}")
     return float(text)
 
 

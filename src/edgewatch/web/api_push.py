@@ -8,6 +8,7 @@ by timestamp, and published to the live hub (so ``/metrics`` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -26,7 +27,7 @@ from edgewatch.collect.push import (
     parse_text,
 )
 from edgewatch.export.exposition import FamilyMeta
-from edgewatch.model import Sample
+from edgewatch.model import Sample, SeriesKey
 from edgewatch.store import StoreError
 from edgewatch.web.context import AppContext, get_context
 from edgewatch.web.errors import ErrorBody
@@ -128,17 +129,15 @@ async def _push(request: Request, ctx: AppContext) -> PushAccepted:
         raise PushRejected(503, "this server has no writable store; push to the agent")
     kind = _body_kind(request.headers.get("content-type", ""))
     body = await read_limited(request, int(conf.max_body))
-    now_ms = time.time_ns() // 1_000_000
-    if kind == "json":
-        batch = parse_json(body, now_ms=now_ms)
-    else:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PushRejected(400, f"body is not UTF-8 (byte {exc.start})") from None
-        batch = parse_text(text, now_ms=now_ms)
-    keys = check_batch(
-        batch, max_series=conf.max_series_per_request, reserved=frozenset(ctx.families())
+    reserved = frozenset(ctx.families())
+    # Parsing a large body takes a while: never on the event loop.
+    batch, keys = await asyncio.to_thread(
+        parse_body,
+        kind,
+        body,
+        now_ms=time.time_ns() // 1_000_000,
+        max_series=conf.max_series_per_request,
+        reserved=reserved,
     )
     state = push_state(request, ctx)
     state.limiter.admit(sum(1 for k in keys if not store.has_series(k)))
@@ -151,6 +150,21 @@ async def _push(request: Request, ctx: AppContext) -> PushAccepted:
         raise PushRejected(503, f"the store refused the samples: {exc}") from None
     _remember(state.metadata, batch)
     return PushAccepted(accepted=len(batch.samples))
+
+
+def parse_body(
+    kind: str, body: bytes, *, now_ms: int, max_series: int, reserved: frozenset[str]
+) -> tuple[PushBatch, set[SeriesKey]]:
+    """Parse and check a body (blocking, CPU-bound): the batch and its distinct series."""
+    if kind == "json":
+        batch = parse_json(body, now_ms=now_ms)
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PushRejected(400, f"body is not UTF-8 (byte {exc.start})") from None
+        batch = parse_text(text, now_ms=now_ms)
+    return batch, check_batch(batch, max_series=max_series, reserved=reserved)
 
 
 def _body_kind(content_type: str) -> str:

@@ -11,8 +11,9 @@ dashboard shows (CPU, memory, disk, network, sensors, load). Non-finite values
 are the strings ``"NaN"``, ``"+Inf"`` and ``"-Inf"`` (JSON has no such numbers).
 A ``: keepalive`` comment goes out after ``heartbeat`` seconds without data.
 ``Last-Event-ID`` (or ``last_event_id``) replays the kept events after that id;
-a subscriber that falls too far behind gets its stream ended, and resumes.
-See docs/live.md.
+a subscriber that falls too far behind gets its stream ended, and resumes. At
+most ``MAX_SUBSCRIBERS`` streams are open at once (503 past that), and every
+stream ends when the agent stops (``LiveHub.close``). See docs/live.md.
 """
 
 from __future__ import annotations
@@ -22,14 +23,22 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from edgewatch.live import LiveEvent, LiveHub, SubscriberLagged
+from edgewatch.live import (
+    MAX_SUBSCRIBERS,
+    HubFull,
+    LiveEvent,
+    LiveHub,
+    SubscriberLagged,
+    Subscription,
+)
 from edgewatch.model import SeriesKey
-from edgewatch.query import QueryError, parse_series_selector
+from edgewatch.query import BadQuery, QueryError, parse_series_selector
 from edgewatch.store.selector import Selector
 from edgewatch.web.context import AppContext, get_context
 from edgewatch.web.errors import ErrorBody
@@ -50,17 +59,21 @@ DEFAULT_MATCH = (
     '|system_(undervoltage|thermal_throttled|frequency_capped)"}',
 )
 RETRY_MS = 2000
+FULL_RETRY_AFTER_S = 10  # Retry-After of the 503 when MAX_SUBSCRIBERS streams are open
+MAX_MATCH = 64  # match selectors in one request
 DEFAULT_HEARTBEAT = 15.0
 _MATCH_CACHE = 20_000
 _MEDIA_TYPE = "text/event-stream"
 
 
 def _selectors(match: Sequence[str]) -> list[Selector]:
+    if len(match) > MAX_MATCH:
+        raise HTTPException(400, f"more than {MAX_MATCH} match selectors")
     out = []
     for text in match:
         try:
             out.append(parse_series_selector(text))
-        except (QueryError, ValueError) as exc:
+        except (BadQuery, QueryError, ValueError) as exc:
             raise HTTPException(400, f"bad match selector {text!r}: {exc}") from None
     return out
 
@@ -83,6 +96,10 @@ def _resume_id(header: str | None, param: int | None, hub: LiveHub) -> int | Non
     responses={
         200: {"content": {_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "SSE"},
         400: {"model": ErrorBody, "description": "A bad match selector."},
+        503: {
+            "model": ErrorBody,
+            "description": f"{MAX_SUBSCRIBERS} streams open already; see Retry-After.",
+        },
     },
     summary="Live samples as Server-Sent Events",
 )
@@ -102,21 +119,44 @@ async def stream(
 ) -> StreamingResponse:
     selectors = _selectors(match or DEFAULT_MATCH)
     after = _resume_id(last_event_id_header, last_event_id, ctx.hub)
-    return StreamingResponse(
-        sse_events(ctx.hub, selectors, after_id=after, heartbeat=heartbeat),
+    try:
+        subscription = ctx.hub.open(after)  # the slot is taken now, not when streaming starts
+    except HubFull:
+        raise HTTPException(
+            503,
+            f"{ctx.hub.max_subscribers} live streams are open already; retry later",
+            headers={"Retry-After": str(FULL_RETRY_AFTER_S)},
+        ) from None
+    return EventStreamResponse(
+        subscription,
+        sse_events(subscription, selectors, heartbeat=heartbeat),
         media_type=_MEDIA_TYPE,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
+class EventStreamResponse(StreamingResponse):
+    """A StreamingResponse that releases its hub subscription however it ends
+    (also when its body never started: a client gone before the first byte)."""
+
+    def __init__(self, subscription: Subscription, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subscription = subscription
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.subscription.close()
+
+
 async def sse_events(
-    hub: LiveHub, selectors: Sequence[Selector], *, after_id: int | None, heartbeat: float
+    events: Subscription, selectors: Sequence[Selector], *, heartbeat: float
 ) -> AsyncIterator[str]:
     """The stream's text: a retry hint, then events and keepalives until lagged or closed."""
     loop = asyncio.get_running_loop()
-    events = hub.subscribe(after_id)
     keep = _Filter(selectors)
-    pending: asyncio.Task[LiveEvent] = asyncio.ensure_future(_next(events))
+    pending: asyncio.Task[LiveEvent | None] = asyncio.ensure_future(_next(events))
     try:
         yield f"retry: {RETRY_MS}\n\n"
         last_write = loop.time()
@@ -133,17 +173,24 @@ async def sse_events(
                 log.info("a live stream subscriber fell behind; its stream ends (it resumes)")
                 yield ": lagged; reconnect with Last-Event-ID\n\n"
                 return
+            if event is None:
+                return  # the hub closed: the agent is stopping
             pending = asyncio.ensure_future(_next(events))
             text = format_event(event, keep)
             if text:
                 last_write = loop.time()
                 yield text
     finally:
-        pending.cancel()  # its generator's cleanup drops the hub subscription
+        pending.cancel()
+        events.close()
 
 
-async def _next(events: AsyncIterator[LiveEvent]) -> LiveEvent:
-    return await anext(events)
+async def _next(events: Subscription) -> LiveEvent | None:
+    """The next event; None when the subscription ends (the hub closed)."""
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return None
 
 
 class _Filter:

@@ -3,6 +3,9 @@
 Rows hold who (actor, how authenticated, role), what (method and path, never the
 query string: it may carry a token), the answer's status and the client address.
 Writes happen off the event loop (``record`` runs the insert in a worker thread).
+The table keeps the newest ``MAX_ROWS`` rows (pruned every ``PRUNE_EVERY`` inserts).
+Refused requests without valid credentials get no row: ``RefusalLog`` logs them,
+at most one line per client per window, so a flood fills neither table nor log.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +37,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
 )
 """
 MAX_FIELD = 512
+MAX_ROWS = 100_000  # the newest rows kept
+PRUNE_EVERY = 1000  # inserts between two prunings (and one at the first insert)
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,21 @@ class AuditEntry:
 class AuditLog:
     """Appends audit rows to the store file ``path`` (a data directory or ``.db``)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_rows: int = MAX_ROWS,
+        prune_every: int = PRUNE_EVERY,
+    ) -> None:
         self.path = db_file(path)
+        self.max_rows = max_rows
+        self.prune_every = prune_every
         self._clock = clock
         self._ready = False
+        self._inserts = 0
+        self._lock = threading.Lock()  # writes run in worker threads
 
     def write(
         self,
@@ -82,11 +99,19 @@ class AuditLog:
             if not self._ready:
                 conn.execute(AUDIT_DDL)
                 self._ready = True
-            conn.execute(
+            cursor = conn.execute(
                 "INSERT INTO audit_log (ts_ms, actor, via, role, method, path, status, client) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
+            with self._lock:
+                prune = self._inserts % self.prune_every == 0
+                self._inserts += 1
+            if prune and cursor.lastrowid is not None:
+                # Ids only grow (rows are deleted oldest first): a range delete on the rowid.
+                conn.execute(
+                    "DELETE FROM audit_log WHERE id <= ?", (cursor.lastrowid - self.max_rows,)
+                )
 
     async def record(
         self,
@@ -137,3 +162,51 @@ def read_audit(db_path: Path, limit: int = 100) -> list[AuditEntry]:
             (max(0, limit),),
         ).fetchall()
     return [AuditEntry(*row) for row in rows]
+
+
+class RefusalLog:
+    """Logs refused requests at info level: per client address, the first refusal of
+    a ``window_s`` window, then the next one after it with how many went unlogged."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        window_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 4096,
+    ) -> None:
+        self.logger = logger
+        self.window_s = window_s
+        self._clock = clock
+        self._max_clients = max_clients
+        self._clients: dict[str, list[float]] = {}  # client -> [logged at, unlogged since]
+
+    def refused(self, client: str | None, method: str, path: str, status: int, why: str) -> None:
+        now = self._clock()
+        key = client or "-"
+        seen = self._clients.get(key)
+        if seen is not None and now - seen[0] < self.window_s:
+            seen[1] += 1
+            return
+        unlogged = 0 if seen is None else int(seen[1])
+        if seen is None and len(self._clients) >= self._max_clients:
+            self._forget_quiet(now)
+        self._clients[key] = [now, 0]
+        more = f" ({unlogged} more from this client not logged)" if unlogged else ""
+        self.logger.info(
+            "auth: %s %s from %s refused (%d): %s%s",
+            method,
+            path[:MAX_FIELD],
+            key,
+            status,
+            why,
+            more,
+        )
+
+    def _forget_quiet(self, now: float) -> None:
+        quiet = [k for k, (at, _) in self._clients.items() if now - at >= self.window_s]
+        for key in quiet:
+            del self._clients[key]
+        if len(self._clients) >= self._max_clients:
+            self._clients.clear()  # a flood from many addresses: start counting afresh

@@ -4,8 +4,9 @@ Principals are bearer API tokens (``auth.tokens``), dashboard users with a signe
 session cookie, and anonymous requests. Reads are GET/HEAD/OPTIONS plus the
 Prometheus query POSTs Grafana sends; everything else is a mutation and needs an
 admin, and a mutation by session cookie needs the CSRF header too. On loopback with
-no tokens and no users everybody is an anonymous admin, but a mutation from another
-origin (a web page, DNS rebinding) is refused. Every mutation gets an audit row.
+no tokens and no users everybody is an anonymous admin, but any request from another
+origin (a web page, DNS rebinding) is refused. Every mutation that presented valid
+credentials, or needed none, gets an audit row (401s are only logged, rate-limited).
 The policy is an ASGI middleware, so routers written elsewhere need nothing.
 """
 
@@ -32,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgewatch.config import Config
 from edgewatch.config.web import ApiToken, Role
 from edgewatch.web.accounts import ANONYMOUS, Accounts
-from edgewatch.web.audit import AuditLog
+from edgewatch.web.audit import AuditLog, RefusalLog
 from edgewatch.web.context import AppContext
 from edgewatch.web.sessions import (
     CSRF_HEADER,
@@ -86,7 +87,7 @@ def current_principal(request: Request) -> Principal:
     return principal if isinstance(principal, Principal) else NOBODY
 
 
-# Mutations whose accepted requests leave no audit row (refused ones still do).
+# Mutations whose accepted requests leave no audit row (those refused with 403 do).
 INGEST_PATHS = frozenset({"/api/push"})
 
 
@@ -128,9 +129,10 @@ def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), default if port is None else port
 
 
-def foreign_origin(headers: Headers) -> bool:
-    """True when Origin (or else Referer) names another host or port than Host."""
-    source = headers.get("origin") or headers.get("referer")
+def foreign_origin(headers: Headers, *, referer: bool = True) -> bool:
+    """True when Origin (or else, with ``referer``, Referer) names another host or
+    port than Host."""
+    source = headers.get("origin") or (headers.get("referer") if referer else None)
     if not source:
         return False
     parts = urlsplit(source)
@@ -191,6 +193,7 @@ class AuthService:
         self.users_ttl_s = users_ttl_s
         self.accounts = Accounts(ctx.reader.path, clock=clock)
         self.audit = AuditLog(ctx.reader.path, clock=clock)
+        self.refusals = RefusalLog(log, clock=monotonic)
         self.scrypt_slots = asyncio.Semaphore(SCRYPT_SLOTS)
         self._key: bytes | None = None
         self._key_lock = asyncio.Lock()
@@ -258,9 +261,14 @@ class AuthService:
     async def authorize(self, method: str, path: str, headers: Headers) -> Decision:
         mutation = is_mutation(method, path)
         if self.loopback and not await self.configured():
-            if mutation and foreign_origin(headers):
+            # Reads too: a page may POST a query as a "simple" form (no CORS preflight),
+            # and a DNS-rebound name makes a page's reads same-origin.
+            # Referer only beyond GET/HEAD: a link from another site to the dashboard
+            # must open it (a page can suppress Referer anyway; browsers send Origin
+            # on every POST and on every script request that could read a response).
+            if foreign_origin(headers, referer=method not in ("GET", "HEAD")):
                 return Decision(ANONYMOUS_ADMIN, 403, "cross-origin request refused")
-            if mutation and not loopback_host(headers):
+            if not loopback_host(headers):
                 return Decision(ANONYMOUS_ADMIN, 403, "request for a non-loopback host refused")
             return Decision(ANONYMOUS_ADMIN)
         principal, bad_token = await self.identify(headers)
@@ -311,15 +319,16 @@ class AuthMiddleware:
         decision = await self.service.authorize(method, path, Headers(scope=scope))
         mutation = is_mutation(method, path)
         if decision.status is not None:
-            if decision.status == 401 or mutation:
-                log.info(
-                    "auth: %s %s refused (%d): %s", method, path, decision.status, decision.message
-                )
+            client = scope.get("client")
+            self.service.refusals.refused(
+                client[0] if client else None, method, path, decision.status, decision.message
+            )
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await error_response(path, decision.status, decision.message)(scope, receive, send)
-            if mutation:
+            # A 401 (no or bad credentials) changed nothing for anybody: logged, no row.
+            if mutation and decision.status != 401:
                 await self._audit(scope, decision.principal, method, path, decision.status)
             return
         scope[PRINCIPAL_KEY] = decision.principal

@@ -1,8 +1,9 @@
 """Request parameters of the query endpoints, parsed and checked as Prometheus does.
 
 Times are unix seconds (a float) or RFC 3339, durations float seconds or a
-Prometheus duration (``5m``, ``1h30m``); all become integer milliseconds. A bad
-parameter raises BadQuery naming it, answered as Prometheus' ``bad_data`` error.
+Prometheus duration (``5m``, ``1h30m``); all become integer milliseconds. Times
+must lie in 1970..9999 (``MIN_TIME_MS``..``MAX_TIME_MS``). A bad parameter raises
+BadQuery naming it, answered as Prometheus' ``bad_data`` error.
 Shared by ``/api/v1/*`` (web/api_prom.py) and ``/api/export`` (web/api_export.py).
 """
 
@@ -15,8 +16,13 @@ from edgewatch.config import parse_duration
 from edgewatch.query import BadQuery, Engine
 from edgewatch.web.context import AppContext
 
-# |timestamps| beyond this (about 146 million years) are refused rather than overflowing.
+# |durations| beyond this (about 146 million years) are refused rather than overflowing.
 MAX_ABS_TIME_MS = 2**62
+# Times a request may name: from the Unix epoch to the last millisecond Python's datetime
+# (hence RFC 3339 in responses and export file names) can write.
+MIN_TIME_MS = 0
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+TIME_RANGE = "1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z"
 
 
 def bad_param(name: str, message: str) -> BadQuery:
@@ -37,9 +43,12 @@ def parse_time_param(name: str, text: str | None, default_ms: int) -> int:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
         seconds = parsed.timestamp()
-    if not math.isfinite(seconds) or abs(seconds * 1000) > MAX_ABS_TIME_MS:
+    if not math.isfinite(seconds):
         raise bad_param(name, f'cannot parse "{text}" to a valid timestamp')
-    return round(seconds * 1000)
+    ms = round(seconds * 1000)
+    if not MIN_TIME_MS <= ms <= MAX_TIME_MS:
+        raise bad_param(name, f'"{text}" is outside the supported time range ({TIME_RANGE})')
+    return ms
 
 
 def parse_duration_param(name: str, text: str) -> int:
