@@ -33,14 +33,14 @@ def test_series_carry_names_and_groups_never_pids() -> None:
 
 def test_groups_aggregate_matching_processes() -> None:
     v = values(_collector(top_n=2, groups=VISION).collect())
-    assert v['system_process_group_count{group="vision"}'] == 1
+    assert v['system_process_group_num_procs{group="vision"}'] == 1
     assert v['system_process_group_cpu_seconds_total{group="vision"}'] == 10000 / USER_HZ
     assert v['system_process_group_resident_memory_bytes{group="vision"}'] == 60000 * PAGE_SIZE
     assert v['system_process_group_threads{group="vision"}'] == 12
     assert v['system_process_group_io_read_bytes_total{group="vision"}'] == 1048576
     assert v['system_process_group_io_write_bytes_total{group="vision"}'] == 2097152
-    assert v['system_process_group_count{group="web"}'] == 2  # nginx and http.server
-    assert v['system_process_group_count{group="absent"}'] == 0  # always present, for alerts
+    assert v['system_process_group_num_procs{group="web"}'] == 2  # nginx and http.server
+    assert v['system_process_group_num_procs{group="absent"}'] == 0  # always present, for alerts
 
 
 def test_snapshot_is_top_n_by_cpu_and_memory() -> None:
@@ -66,7 +66,7 @@ def test_names_are_capped_and_the_rest_folds_into_other() -> None:
     v = values(c.collect())
     names = {k.split('name="')[1].split('"')[0] for k in v if 'name="' in k}
     assert len(names) == 3 and "other" in names
-    assert sum(val for k, val in v.items() if k.startswith("system_process_count{")) == 6
+    assert sum(val for k, val in v.items() if k.startswith("system_process_num_procs{")) == 6
 
 
 def test_kernel_worker_names_are_folded() -> None:
@@ -88,7 +88,7 @@ def test_counters_survive_a_process_exiting(proc_copy: Path) -> None:
             assert after[key] >= value, key
     cpu = 'system_process_cpu_seconds_total{name="python3"}'
     assert after[cpu] - before[cpu] == 500 / USER_HZ
-    assert after['system_process_count{name="python3"}'] == 1
+    assert after['system_process_num_procs{name="python3"}'] == 1
     top = c.snapshot()[0]
     assert top.pid == 4242 and abs(top.cpu_ratio - 5 / 15) < 1e-9  # from the delta
 
@@ -103,7 +103,7 @@ def test_real_machine_scan_with_a_group(tmp_path: Path) -> None:
         assert c.available() is None
         first = values(c.collect())
         second = values(c.collect())
-        assert second['system_process_group_count{group="marker"}'] == 1
+        assert second['system_process_group_num_procs{group="marker"}'] == 1
         names = {k.split('name="')[1].split('"')[0] for k in second if 'name="' in k}
         assert len(names) <= 4  # max_names plus "other"
         snapshot = c.snapshot()
@@ -136,7 +136,7 @@ def test_process_that_execs_in_place_is_matched_under_its_new_command_line() -> 
     try:
         _wait_comm(child.pid, lambda comm: comm == "sh")
         c = ProcessesCollector(interval=15.0, top_n=0, groups={"vision": f"python.*{marker}"})
-        group = 'system_process_group_count{group="vision"}'
+        group = 'system_process_group_num_procs{group="vision"}'
         assert values(c.collect())[group] == 0
         command = f"{sys.executable} -c exec(input()) {marker}\nimport sys; sys.stdin.read()\n"
         child.stdin.write(command.encode())

@@ -43,8 +43,9 @@ def run(coro: Any) -> Any:
 def collect_real(ctx: AppContext) -> dict[str, MetricFamily]:
     """Run the system collectors (sensors on the fixture tree) twice; publish to the hub."""
     families: dict[str, MetricFamily] = {}
-    kinds: list[tuple[str, dict[str, str]]] = [
+    kinds: list[tuple[str, dict[str, Any]]] = [
         ("cpu", {}),
+        ("processes", {"groups": {"python": "python"}}),
         ("memory", {}),
         ("disk", {}),
         ("network", {}),
@@ -102,6 +103,7 @@ def test_metrics_body_passes_promtool(tmp_path: Path) -> None:
         assert "# TYPE node_vmstat_pswpin untyped\n" in body
         assert "# TYPE node_hwmon_chip_names gauge\n" in body  # info, written as a gauge
         assert "# TYPE system_cpus gauge\n" in body  # linted by promtool below
+        assert "# TYPE system_process_group_num_procs gauge\n" in body  # and this
         assert '# HELP app_note_total Notes with a \\\\ backslash and a "quote".\n' in body
         assert 'msg="say \\"hi\\"\\nbye",path="C:\\\\x"} 3 ' in body
         assert re.search(r"^app_ratio NaN \d{13}$", body, re.M)

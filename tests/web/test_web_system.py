@@ -113,15 +113,15 @@ def test_processes_lists_running_names_by_cpu_with_groups(tmp_path: Path) -> Non
         assert ctx.store is not None
         for i, t in enumerate((now_ms - 30_000, now_ms - 15_000)):
             samples = [
-                _s("system_process_count", 1, name="python3"),
+                _s("system_process_num_procs", 1, name="python3"),
                 _s("system_process_cpu_seconds_total", 10 + 3 * i, name="python3"),
                 _s("system_process_resident_memory_bytes", 500e6, name="python3"),
                 _s("system_process_threads", 12, name="python3"),
-                _s("system_process_count", 2, name="nginx"),
+                _s("system_process_num_procs", 2, name="nginx"),
                 _s("system_process_cpu_seconds_total", 5 + 15 * i, name="nginx"),
                 _s("system_process_resident_memory_bytes", 20e6, name="nginx"),
-                _s("system_process_count", 0, name="gone"),
-                _s("system_process_group_count", 0, group="vision"),
+                _s("system_process_num_procs", 0, name="gone"),
+                _s("system_process_group_num_procs", 0, group="vision"),
                 _s("system_process_group_cpu_seconds_total", 0, group="vision"),
             ]
             ctx.store.append(t, samples)

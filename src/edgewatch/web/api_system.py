@@ -103,7 +103,7 @@ def _cpu_rates(reader: Reader, metric: str, label: str, now_ms: int) -> dict[str
 
 def _usage(lt: Latest, prefix: str, label: str, rates: dict[str, float]) -> list[ProcessUsage]:
     out = []
-    for name, count in lt.by(f"{prefix}_count", label).items():
+    for name, count in lt.by(f"{prefix}_num_procs", label).items():
         if label == "name" and not count:
             continue  # a tracked name with no process running now
 
