@@ -42,9 +42,20 @@ def config_keys(
             yield from config_keys(annotation, value, f"{key}.")
         elif get_origin(annotation) is dict and _is_model(get_args(annotation)[1]):
             yield key, value
-            yield from config_keys(get_args(annotation)[1], None, f"{key}.<name>.")
+            entry = get_args(annotation)[1]
+            yield from config_keys(entry, _field_defaults(entry), f"{key}.<name>.")
         else:
             yield key, REQUIRED if field.is_required() else value
+
+
+def _field_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's field defaults as ``config show`` prints them (tuples as lists)."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            value = field.get_default(call_default_factory=True)
+            out[name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def doc_rows() -> dict[str, str]:
@@ -107,6 +118,6 @@ def _yaml_keys(data: Any, prefix: str = "") -> Iterator[str]:
 
 def test_example_shows_every_key() -> None:
     shown = set(_yaml_keys(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))))
-    shown |= {re.sub(r"groups\.[^.]+\.", "groups.<name>.", key) for key in shown}
+    shown |= {re.sub(r"(groups|components)\.[^.]+\.", r"\1.<name>.", key) for key in shown}
     keys = [key for key, _ in config_keys(Config, Config().model_dump(mode="json"))]
     assert [key for key in keys if key not in shown] == []

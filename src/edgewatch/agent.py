@@ -30,6 +30,8 @@ from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.errors import UsageError
+from edgewatch.health.model import CheckEnv
+from edgewatch.health.runner import HealthMonitor
 from edgewatch.live import LiveHub
 from edgewatch.model import Collector, MetricFamily, Sample
 from edgewatch.query import Engine
@@ -77,6 +79,7 @@ class Agent:
         self.listen = listen
         self.serve_http = serve_http
         self.hub = LiveHub()
+        self.health: HealthMonitor | None = None
         self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._context: AppContext | None = None
@@ -155,6 +158,7 @@ class Agent:
         installed = self._install_signals(loop)
         self._built = {}
         try:
+            self._start_health(store)
             self._start_http()
             async with self._reload_lock:
                 collectors = await self._build_collectors(self.config)
@@ -199,6 +203,8 @@ class Agent:
                 return False
             if new.store != self.config.store:
                 log.warning("store settings changed; they apply after a restart")
+            if new.health != self.config.health:
+                log.warning("health checks changed; they apply after a restart")
             self._apply_config(new)
             self._budget.budget_ratio = new.agent.cpu_budget
             _apply_log_level(self._log_level or new.log_level)
@@ -236,6 +242,21 @@ class Agent:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _start_health(self, store: Store) -> None:
+        """The health monitor: its results become samples like any collector's."""
+        env = CheckEnv(
+            proc_root=self._proc_root,
+            sys_root=self._sys_root,
+            clock=self._clock.time,
+            engine=Engine(store, self.config.query),
+        )
+        self.health = HealthMonitor(self.config.health, env, sink=self._ingest)
+        if self._context is not None:
+            self._context.health = self.health
+        if self.config.health.checks:
+            self._spawn(self.health.run())
+            log.info("health: %d checks", len(self.config.health.checks))
 
     def _ingest(self, ts_ms: int, samples: Sequence[Sample]) -> None:
         self.store.append(ts_ms, samples)

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from edgewatch.config.collectors import Collectors
 from edgewatch.config.fields import ListenAddress, LogLevel, parse_listen
+from edgewatch.config.health import HealthConfig
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration, Size
 from edgewatch.config.web import AuthConfig, PushConfig, QueryConfig
@@ -112,6 +113,10 @@ class Config(Section):
     )
     collectors: Collectors = Field(
         default_factory=Collectors, description="The built-in collectors and their intervals."
+    )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="Health checks, their components and the health score (docs/health.md).",
     )
     query: QueryConfig = Field(
         default_factory=QueryConfig, description="The query engine's lookback and budgets."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 
@@ -29,6 +30,8 @@ class AppContext:
     families: Callable[[], dict[str, MetricFamily]] = dict
     # True once the agent's store is open and its collectors run (/readyz).
     ready: Callable[[], bool] = field(default=lambda: True)
+    # The health monitor (edgewatch.health.runner.HealthMonitor); None: no checks run here.
+    health: Any = None
 
 
 async def get_context(request: Request) -> AppContext:

@@ -1,0 +1,1 @@
+"""One module per check kind; see edgewatch.health.registry."""
