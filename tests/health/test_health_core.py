@@ -1,0 +1,169 @@
+"""The health monitor's core: thresholds, retries against flapping, timeouts, the
+score with components, dependencies and critical checks, and the samples."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgewatch.config.health import HealthConfig
+from edgewatch.health.model import CheckEnv, Observation, Status
+from edgewatch.health.runner import HealthMonitor
+from edgewatch.model import Sample
+
+
+def _config(*checks: dict[str, Any], components: dict[str, Any] | None = None) -> HealthConfig:
+    return HealthConfig.model_validate({"checks": list(checks), "components": components or {}})
+
+
+def _run(monitor: HealthMonitor, name: str, times: int = 1) -> list[Status]:
+    async def main() -> list[Status]:
+        return [(await monitor.run_once(name)).status for _ in range(times)]
+
+    return asyncio.run(main())
+
+
+def test_file_check_passes_fresh_and_fails_stale_with_retries(tmp_path: Path) -> None:
+    frame = tmp_path / "frame.jpg"
+    frame.write_bytes(b"x" * 100)
+    config = _config({"kind": "file", "name": "frame", "path": str(frame), "max_age": 30,
+                      "retries": 2, "interval": 10, "timeout": 5})  # fmt: skip
+    monitor = HealthMonitor(config, CheckEnv())
+    assert _run(monitor, "frame") == [Status.PASS]
+    old = time.time() - 120
+    os.utime(frame, (old, old))  # left stale
+    # retries: 2 — the first stale reading is not enough to change the reported status
+    assert _run(monitor, "frame", 2) == [Status.PASS, Status.FAIL]
+    result = monitor.results()["frame"]
+    assert result.observed is Status.FAIL and "not modified for" in result.message
+    frame.unlink()
+    assert "does not exist" in asyncio.run(monitor.run_once("frame")).message
+
+
+def test_a_flapping_target_is_damped_by_retries(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    config = _config({"kind": "file", "name": "flap", "path": str(flag), "retries": 3})
+    monitor = HealthMonitor(config, CheckEnv())
+    seen = []
+    for i in range(9):  # alternates every run: never 3 in a row; ends up
+        if i % 2 == 0:
+            flag.write_text("up")
+        else:
+            flag.unlink()
+        seen.append(_run(monitor, "flap")[0])
+    assert seen == [Status.PASS] * 9
+    flag.unlink()
+    for _ in range(3):  # now down for good: reported on the third failure
+        seen.append(_run(monitor, "flap")[0])
+    assert seen[-3:] == [Status.PASS, Status.PASS, Status.FAIL]
+
+
+def test_thresholds_raise_the_status_by_the_value(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        config = _config(
+            {"kind": "tcp", "name": "fast", "host": "127.0.0.1", "port": port,
+             "warn_above": 10.0},
+            {"kind": "tcp", "name": "slow", "host": "127.0.0.1", "port": port,
+             "warn_above": 0.0, "fail_above": 1e-9},
+        )  # fmt: skip
+        monitor = HealthMonitor(config, CheckEnv())
+        assert _run(monitor, "fast") == [Status.PASS]
+        assert _run(monitor, "slow") == [Status.FAIL]
+        assert "is above 1e-09" in monitor.results()["slow"].message
+    finally:
+        listener.close()
+    assert _run(monitor, "fast") == [Status.FAIL]  # closed port
+    assert "127.0.0.1:" in monitor.results()["fast"].message
+
+
+class _Hangs:
+    def __init__(self, settings: Any, env: CheckEnv) -> None:
+        pass
+
+    async def observe(self) -> Observation:
+        await asyncio.sleep(3600)
+        return Observation(Status.PASS)
+
+
+def test_a_hanging_check_is_unknown_at_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edgewatch.health.runner.load_kind", lambda kind: _Hangs)
+    config = _config({"kind": "tcp", "name": "hang", "host": "h", "port": 1, "timeout": 0.2})
+    monitor = HealthMonitor(config, CheckEnv())
+    result = asyncio.run(monitor.run_once("hang"))
+    assert result.status is Status.UNKNOWN and "timed out after 0.2s" in result.message
+
+
+def test_results_become_samples(tmp_path: Path) -> None:
+    got: list[tuple[int, Sequence[Sample]]] = []
+    (tmp_path / "f").write_text("x")
+    config = _config({"kind": "file", "name": "f", "path": str(tmp_path / "f")})
+    monitor = HealthMonitor(config, CheckEnv(), sink=lambda ts, s: got.append((ts, s)))
+    _run(monitor, "f")
+    ((_, samples),) = got
+    by_name = {s.key.name: s for s in samples}
+    assert by_name["edgewatch_check_status"].value == 0.0
+    assert dict(by_name["edgewatch_check_status"].key.labels) == {
+        "check": "f", "component": "system", "kind": "file"}  # fmt: skip
+    assert set(by_name) == {
+        "edgewatch_check_status", "edgewatch_check_duration_seconds",
+        "edgewatch_check_observed_value"}  # fmt: skip
+
+
+def test_score_blocks_dependants_and_caps_on_critical(tmp_path: Path) -> None:
+    present = tmp_path / "present"
+    present.write_text("x")
+    missing = str(tmp_path / "missing")
+    config = _config(
+        {"kind": "file", "name": "cam", "component": "camera", "path": missing},
+        {"kind": "file", "name": "model", "component": "vision", "path": missing},
+        {"kind": "file", "name": "disk", "component": "storage", "path": str(present)},
+        {"kind": "file", "name": "cfg", "component": "storage", "path": missing,
+         "warn_above": 0},
+        components={"vision": {"depends_on": ["camera"], "weight": 3}, "camera": {"weight": 1},
+                    "storage": {"weight": 1}},
+    )  # fmt: skip
+    monitor = HealthMonitor(config, CheckEnv())
+    for name in monitor.names():
+        _run(monitor, name)
+    summary = monitor.summary()
+    assert summary.components["vision"].blocked_by == ("camera",)
+    assert summary.components["vision"].score is None  # not failed in its own right
+    assert summary.components["camera"].score == 0.0
+    assert summary.components["storage"].score == 50.0  # pass 100, fail 0
+    # camera (weight 1) at 0 and storage (weight 1) at 50: vision is left out
+    assert summary.score == 25.0
+    assert summary.status is Status.FAIL
+    assert [(loss.check, loss.points) for loss in summary.losses] == [("cam", 50.0), ("cfg", 25.0)]
+    critical = _config(
+        {"kind": "file", "name": "ok1", "path": str(present)},
+        {"kind": "file", "name": "ok2", "path": str(present)},
+        {"kind": "file", "name": "ok3", "path": str(present)},
+        {"kind": "file", "name": "key", "path": missing, "critical": True},
+    )
+    monitor = HealthMonitor(critical, CheckEnv())
+    for name in monitor.names():
+        _run(monitor, name)
+    summary = monitor.summary()
+    assert summary.capped_by == ("key",)
+    assert summary.score == 25.0  # 75 without the cap
+
+
+def test_bad_definitions_are_config_errors() -> None:
+    with pytest.raises(ValueError, match="two checks are named"):
+        _config({"kind": "tcp", "name": "a", "host": "h", "port": 1},
+                {"kind": "tcp", "name": "a", "host": "h", "port": 2})  # fmt: skip
+    with pytest.raises(ValueError, match="cycle"):
+        _config(components={"a": {"depends_on": ["b"]}, "b": {"depends_on": ["a"]}})
+    with pytest.raises(ValueError, match="longer than interval"):
+        _config({"kind": "tcp", "name": "a", "host": "h", "port": 1, "interval": 1, "timeout": 5})
+    with pytest.raises(ValueError, match="not a valid name"):
+        _config({"kind": "tcp", "name": "Bad Name", "host": "h", "port": 1})
