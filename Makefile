@@ -56,6 +56,7 @@ bench: test-deps
 	@$(MAKE) --no-print-directory debian-peers DEB_PEERS=wrk
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/health.py
 	$(BIN)/python bench/agent_overhead.py
 
 docs: install
