@@ -1,0 +1,111 @@
+"""Availability and incidents of checks, from their stored ``edgewatch_check_status``.
+
+Each stored status holds from its sample until the next one, but never longer
+than ``max_gap`` (a few intervals): beyond that the time is *no data*, counted
+neither up nor down (the agent was off, or the check did not run). Up is
+``pass`` and ``warn`` (the service works, degraded); down is ``fail``;
+``unknown`` is no data too. Availability = up / (up + down).
+
+An incident is a run of consecutive ``fail`` samples: its start, end (None while
+open), duration and message-free worst status; MTTR is the mean duration of the
+closed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewatch.health.model import Status
+from edgewatch.store.reader import Reader
+from edgewatch.store.selector import Matcher, Selector
+from edgewatch.store.transforms import F64, I64
+
+STATUS_BY_CODE = {0: Status.PASS, 1: Status.WARN, 2: Status.FAIL, 3: Status.UNKNOWN}
+
+
+@dataclass(frozen=True)
+class Incident:
+    check: str
+    start_ms: int
+    end_ms: int | None  # None: still failing at the end of the period
+    worst: Status
+
+    def duration_ms(self, now_ms: int) -> int:
+        return (self.end_ms if self.end_ms is not None else now_ms) - self.start_ms
+
+
+@dataclass(frozen=True)
+class Availability:
+    check: str
+    up_ms: int
+    down_ms: int
+    no_data_ms: int
+    incidents: tuple[Incident, ...]
+
+    @property
+    def ratio(self) -> float | None:
+        """Up time over measured time; None when nothing was measured."""
+        measured = self.up_ms + self.down_ms
+        return None if measured == 0 else self.up_ms / measured
+
+    @property
+    def mttr_ms(self) -> float | None:
+        closed = [i.duration_ms(0) for i in self.incidents if i.end_ms is not None]
+        return None if not closed else float(np.mean(closed))
+
+
+def availability(
+    reader: Reader, check: str, start_ms: int, end_ms: int, *, max_gap_ms: int
+) -> Availability:
+    selector = Selector(
+        (
+            Matcher.make("__name__", "=", "edgewatch_check_status"),
+            Matcher.make("check", "=", check),
+        )
+    )
+    data = reader.read(selector, start_ms - max_gap_ms, end_ms, resolution="raw")
+    if not data:
+        return Availability(check, 0, 0, end_ms - start_ms, ())
+    ts = np.concatenate([d.ts for d in data])
+    vals = np.concatenate([d.values for d in data])
+    order = np.argsort(ts, kind="stable")
+    return from_samples(check, ts[order], vals[order], start_ms, end_ms, max_gap_ms=max_gap_ms)
+
+
+def from_samples(
+    check: str, ts: I64, codes: F64, start_ms: int, end_ms: int, *, max_gap_ms: int
+) -> Availability:
+    """The same from status samples (sorted by time) directly."""
+    if len(ts) == 0:
+        return Availability(check, 0, 0, end_ms - start_ms, ())
+    # Each sample holds until the next one, at most max_gap, clipped to the period.
+    held_from = np.clip(ts, start_ms, end_ms)
+    nxt = np.append(ts[1:], end_ms)
+    held_to = np.clip(np.minimum(nxt, ts + max_gap_ms), start_ms, end_ms)
+    span = np.maximum(held_to - held_from, 0)
+    up = int(span[(codes == 0) | (codes == 1)].sum())
+    down = int(span[codes == 2].sum())
+    no_data = (end_ms - start_ms) - up - down
+    return Availability(check, up, down, no_data, tuple(_incidents(check, ts, codes, end_ms)))
+
+
+def _incidents(check: str, ts: I64, codes: F64, end_ms: int) -> list[Incident]:
+    out: list[Incident] = []
+    failing = codes == 2
+    i = 0
+    n = len(ts)
+    while i < n:
+        if not failing[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and failing[j + 1]:
+            j += 1
+        end = int(ts[j + 1]) if j + 1 < n else None
+        if end is not None and end > end_ms:
+            end = None
+        out.append(Incident(check, int(ts[i]), end, Status.FAIL))
+        i = j + 1
+    return out
