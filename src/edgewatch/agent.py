@@ -30,6 +30,7 @@ from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.errors import UsageError
+from edgewatch.health.heartbeat import Heartbeats
 from edgewatch.health.model import CheckEnv
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.live import LiveHub
@@ -250,6 +251,7 @@ class Agent:
             sys_root=self._sys_root,
             clock=self._clock.time,
             engine=Engine(store, self.config.query),
+            heartbeats=Heartbeats(clock=self._clock.time),
         )
         self.health = HealthMonitor(self.config.health, env, sink=self._ingest)
         if self._context is not None:

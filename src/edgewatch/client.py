@@ -5,8 +5,9 @@ can import it without numpy, FastAPI or the rest of edgewatch::
 
     from edgewatch.client import push
     push({"vision_fps": 29.7, "vision_inference_seconds": 0.041}, labels={"camera": "front"})
+    heartbeat("vision-loop")  # a dead man's switch: the heartbeat check of that name
 
-See docs/live.md.
+See docs/live.md and docs/health.md.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_URL", "PushError", "push"]
+__all__ = ["DEFAULT_URL", "PushError", "heartbeat", "push"]
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 _MAX_ERROR_BODY = 4096
@@ -79,6 +81,43 @@ def push(
     return accepted
 
 
+def heartbeat(
+    name: str,
+    *,
+    url: str = DEFAULT_URL,
+    token: str | None = None,
+    kind: str = "success",
+    timeout: float = 5.0,
+) -> None:
+    """Ping the heartbeat check ``name`` of the agent at ``url``.
+
+    ``kind``: ``"success"`` (the loop or job ran), ``"start"`` (a job starts: the
+    check then measures its duration) or ``"fail"`` (it failed). Raises PushError
+    when the agent refuses the ping (404: no heartbeat check of that name) or
+    cannot be reached.
+    """
+    if kind not in ("success", "start", "fail"):
+        raise ValueError(f"unknown heartbeat kind {kind!r}: success, start or fail")
+    path = "/api/heartbeat/" + urllib.parse.quote(name, safe="")
+    if kind != "success":
+        path += "/" + kind
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url.rstrip("/") + path, data=b"", headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            raise _http_error(exc, "heartbeat") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PushError(f"cannot reach edgewatch at {url}: {reason}") from exc
+
+
 def _items(
     metrics: Mapping[str, float] | Iterable[Mapping[str, Any]], labels: Mapping[str, str]
 ) -> list[dict[str, Any]]:
@@ -103,7 +142,7 @@ def _no_json(value: Any) -> Any:
         raise TypeError(f"cannot push a {type(value).__name__}: {value!r:.80}") from None
 
 
-def _http_error(exc: urllib.error.HTTPError) -> PushError:
+def _http_error(exc: urllib.error.HTTPError, what: str = "push") -> PushError:
     text = exc.read(_MAX_ERROR_BODY).decode("utf-8", "replace")
     message = text
     try:
@@ -122,7 +161,7 @@ def _http_error(exc: urllib.error.HTTPError) -> PushError:
         except ValueError:
             retry = None
     return PushError(
-        f"edgewatch refused the push ({exc.code}): {message.strip() or exc.reason}",
+        f"edgewatch refused the {what} ({exc.code}): {message.strip() or exc.reason}",
         status=exc.code,
         retry_after=retry,
     )

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from fastapi.routing import APIRoute
 
-from edgewatch.web import api_export, api_health, api_prom, api_system
+from edgewatch.web import api_checks, api_export, api_health, api_prom, api_system
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
 def _routes() -> list[tuple[str, str]]:
     out = []
-    for module in (api_health, api_prom, api_system, api_export):
+    for module in (api_health, api_checks, api_prom, api_system, api_export):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             for method in sorted(route.methods):

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 import edgewatch
 from edgewatch.web import (
+    api_checks,
     api_export,
     api_health,
     api_metrics,
@@ -37,6 +38,7 @@ def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
     install_error_handlers(app)
     for module in (
         api_health,
+        api_checks,
         api_prom,
         api_system,
         api_export,
