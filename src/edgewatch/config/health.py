@@ -13,6 +13,50 @@ from edgewatch.config.units import Duration, Size
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
+class RemediationStep(Section):
+    action: Literal["restart_unit", "command", "reboot"] = Field(
+        description="restart_unit (systemctl restart UNIT), command (an argv) or reboot."
+    )
+    unit: str | None = Field(default=None, description="restart_unit: the unit to restart.")
+    argv: tuple[str, ...] | None = Field(
+        default=None, description="command: program and arguments (never a shell)."
+    )
+    after_failures: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Consecutive failed runs before this step is taken (the ladder climbs as "
+        "failures go on).",
+    )
+
+    @model_validator(mode="after")
+    def _has_target(self) -> RemediationStep:
+        if self.action == "restart_unit" and not self.unit:
+            raise ValueError("restart_unit needs unit")
+        if self.action == "command" and not self.argv:
+            raise ValueError("command needs argv")
+        return self
+
+
+class Remediation(Section):
+    steps: list[RemediationStep] = Field(
+        min_length=1,
+        description="The ladder of actions, mildest first, each after its number of failures.",
+    )
+    grace: Duration = Field(
+        default=120.0, ge=0, description="No action this long after the agent starts."
+    )
+    backoff: Duration = Field(
+        default=60.0,
+        gt=0,
+        description="Least time between two actions; doubles after each until a success.",
+    )
+    max_per_hour: int = Field(
+        default=3, ge=1, le=60, description="Actions per hour at most; then give up and alert."
+    )
+    timeout: Duration = Field(default=60.0, gt=0, description="Longest one action may run.")
+
+
 class CheckBase(Section):
     """Settings every check kind shares."""
 
@@ -38,6 +82,11 @@ class CheckBase(Section):
     fail_above: float | None = Field(default=None, description="Fail when the value is above.")
     warn_below: float | None = Field(default=None, description="Warn when the value is below.")
     fail_below: float | None = Field(default=None, description="Fail when the value is below.")
+    remediate: Remediation | None = Field(
+        default=None,
+        description="Opt-in actions after consecutive failures (restart a unit, run a "
+        "command, reboot), with grace, backoff and a budget; each audited.",
+    )
 
     @field_validator("name", "component")
     @classmethod
