@@ -30,6 +30,7 @@ from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.errors import UsageError
+from edgewatch.health.events import HealthEvents
 from edgewatch.health.heartbeat import Heartbeats
 from edgewatch.health.model import CheckEnv
 from edgewatch.health.runner import HealthMonitor
@@ -253,7 +254,10 @@ class Agent:
             engine=Engine(store, self.config.query),
             heartbeats=Heartbeats(clock=self._clock.time),
         )
-        self.health = HealthMonitor(self.config.health, env, sink=self._ingest)
+        events = HealthEvents(self.store_path, on=self.config.health.events_on)
+        self.health = HealthMonitor(
+            self.config.health, env, sink=self._ingest, on_change=events.on_change
+        )
         if self._context is not None:
             self._context.health = self.health
         if self.config.health.checks:

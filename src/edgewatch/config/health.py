@@ -275,6 +275,11 @@ class Component(Section):
 
 class HealthConfig(Section):
     checks: list[AnyCheck] = Field(default_factory=list, description="The health checks.")
+    events_on: Literal["fail", "warn"] = Field(
+        default="fail",
+        description="Record a health event (start and end) when a check fails, or also "
+        "when it warns.",
+    )
     components: dict[str, Component] = Field(
         default_factory=dict,
         description="Weights and dependencies of components (a component used by a check and "
