@@ -42,6 +42,7 @@ from edgewatch.selfmon import SelfCollector
 from edgewatch.store import Store
 from edgewatch.store.store import DB_NAME
 from edgewatch.web.app import create_app
+from edgewatch.web.audit import AuditLog
 from edgewatch.web.auth import auth_configured
 from edgewatch.web.context import AppContext
 from edgewatch.web.server import HttpServer, ListenError, is_loopback, stop_and_wait, url_host
@@ -256,7 +257,11 @@ class Agent:
         )
         events = HealthEvents(self.store_path, on=self.config.health.events_on)
         self.health = HealthMonitor(
-            self.config.health, env, sink=self._ingest, on_change=events.on_change
+            self.config.health,
+            env,
+            sink=self._ingest,
+            on_change=events.on_change,
+            audit=AuditLog(self.store_path, clock=self._clock.time).write,  # remediation
         )
         if self._context is not None:
             self._context.health = self.health

@@ -13,6 +13,7 @@ from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.commands.config import config_group
 from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
 from edgewatch.commands.health import health_cmd
+from edgewatch.commands.report import report_cmd
 from edgewatch.commands.run import run_cmd
 from edgewatch.commands.user import user_group
 
@@ -30,6 +31,7 @@ cli.add_command(query_cmd)
 cli.add_command(export_cmd)
 cli.add_command(user_group)
 cli.add_command(health_cmd)
+cli.add_command(report_cmd)
 
 
 def main() -> None:

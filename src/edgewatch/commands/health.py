@@ -314,7 +314,7 @@ def _run_check(
     try:
         env = CheckEnv(engine=Engine(store, config.query) if store is not None else None)
         only = config.health.model_copy(update={"checks": [settings]})
-        monitor = HealthMonitor(only, env)
+        monitor = HealthMonitor(only, env, remediate=False)  # a manual run never acts
         result = asyncio.run(monitor.run_once(name))
     finally:
         if store is not None:

@@ -3,7 +3,8 @@ latest result of each, and turns every run into samples.
 
 Each check runs in its own task: one that hangs is cancelled at its timeout and
 reported unknown, and never delays another check or the collectors. At most
-``MAX_CONCURRENT`` checks run at once.
+``MAX_CONCURRENT`` checks run at once. A check with ``remediate:`` hands each result
+to its ``Remediator``, whose actions run as their own tasks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from edgewatch.config.health import CheckBase, HealthConfig
 from edgewatch.health import thresholds
 from edgewatch.health.model import CheckEnv, CheckKind, CheckResult, Observation, Status
 from edgewatch.health.registry import load_kind
+from edgewatch.health.remediation import AuditWriter, Remediator
 from edgewatch.health.score import HealthSummary, summarise
 from edgewatch.model import Sample, SeriesKey
 
@@ -47,7 +49,11 @@ class HealthMonitor:
         *,
         sink: Sink | None = None,
         on_change: OnChange | None = None,
+        audit: AuditWriter | None = None,
+        remediate: bool = True,
     ) -> None:
+        """``audit`` writes the remediation actions' audit rows (``AuditLog.write``;
+        None: not audited); ``remediate=False`` takes no action (a one-off run)."""
         self.config = config
         self.env = env
         self._sink = sink
@@ -55,8 +61,13 @@ class HealthMonitor:
         self._states: dict[str, _State] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._limit = asyncio.Semaphore(MAX_CONCURRENT)
+        self._remediators: dict[str, Remediator] = {}
         for settings in config.checks:
             self._states[settings.name] = _State(settings, self._build(settings))
+            if remediate and settings.remediate is not None:
+                self._remediators[settings.name] = Remediator(
+                    settings.name, settings.remediate, clock=env.clock, audit=audit
+                )
 
     def _build(self, settings: CheckBase) -> CheckKind | None:
         kind: str = getattr(settings, "kind", "")
@@ -79,6 +90,8 @@ class HealthMonitor:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for remediator in self._remediators.values():
+                await remediator.aclose()
 
     async def _loop(self, state: _State) -> None:
         interval = state.settings.interval
@@ -99,6 +112,9 @@ class HealthMonitor:
         obs = thresholds.apply(settings, obs)
         result = self._record(state, obs, duration)
         self._emit(result)
+        remediator = self._remediators.get(name)
+        if remediator is not None:
+            remediator.feed(result)  # an action due starts as its own task
         return result
 
     async def _observe(self, state: _State) -> Observation:
@@ -182,3 +198,12 @@ class HealthMonitor:
 
     def names(self) -> list[str]:
         return list(self._states)
+
+    def remediation(self) -> dict[str, dict[str, object]]:
+        """Each remediated check's counters (``Remediator.state``)."""
+        return {name: r.state() for name, r in self._remediators.items()}
+
+    async def settle(self) -> None:
+        """Wait for the remediation actions in flight."""
+        for remediator in self._remediators.values():
+            await remediator.settle()

@@ -6,6 +6,8 @@ its history, and the heartbeat pings.
   its own ``state`` says unknown).
 - ``GET /api/health/checks/{name}``: the latest result and 24 h of
   ``edgewatch_check_status`` from the store.
+- ``GET /api/health/report?period=7d&format=html|md|json``: the availability report
+  (health/report.py), as ``edgewatch report`` writes it.
 - ``POST /api/heartbeat/{name}`` (``/start``, ``/fail``): a ping for a configured
   heartbeat check. A mutation: an admin's when auth is configured.
 
@@ -18,12 +20,14 @@ import asyncio
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 import edgewatch
 from edgewatch.health.model import CheckResult, Status
+from edgewatch.health.report import build_report, parse_period
+from edgewatch.health.report_render import MEDIA_TYPES, RENDERERS
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.health.score import HealthSummary
 from edgewatch.timespec import format_time
@@ -240,6 +244,41 @@ def _history(ctx: AppContext, name: str, now_ms: int) -> list[HistoryPoint]:
             if seen is None or status.severity > seen.severity:
                 points[ts] = status
     return [HistoryPoint(time=format_time(t), status=points[t].value) for t in sorted(points)]
+
+
+@router.get(
+    "/api/health/report",
+    response_class=Response,
+    summary="Availability report of the checks and components (HTML, Markdown or JSON)",
+    responses={
+        200: {
+            "description": "The report",
+            "content": {media.split(";")[0]: {} for media in MEDIA_TYPES.values()},
+        },
+        400: {"model": ErrorBody, "description": "Bad period"},
+    },
+)
+async def health_report(
+    ctx: Annotated[AppContext, Depends(get_context)],
+    period: Annotated[str, Query(description="Time covered, ending now: 24h, 7d, 30d...")] = "7d",
+    fmt: Annotated[Literal["html", "md", "json"], Query(alias="format")] = "html",
+) -> Response:
+    try:
+        period_ms = parse_period(period)
+    except ValueError as exc:
+        return error_response(400, f'invalid parameter "period": {exc}')
+    monitor = _monitor(ctx)
+    now_ms = _now_ms(monitor)
+    summary = monitor.summary() if monitor is not None else None
+
+    def render() -> str:
+        report = build_report(
+            ctx.reader, ctx.config.health, now_ms - period_ms, now_ms, summary=summary
+        )
+        return RENDERERS[fmt](report)
+
+    text = await asyncio.to_thread(render)
+    return Response(content=text, media_type=MEDIA_TYPES[fmt])
 
 
 PING_RESPONSES: dict[int | str, dict[str, Any]] = {
