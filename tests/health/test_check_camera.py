@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,6 @@ from edgewatch.health.kinds.camera import CameraKind, ImageError, decode, thumbn
 from edgewatch.health.model import CheckEnv, Status
 
 NOW = 1_767_225_600.0
-HAVE_PILLOW = importlib.util.find_spec("PIL") is not None
 
 
 def _kind(clock: Clock | None = None, dev_root: Path = Path("/dev"), **fields: object
@@ -186,12 +185,28 @@ def test_broken_images_fail_with_a_reason(tmp_path: Path, data: bytes, message: 
     assert (obs.status, obs.message) == (Status.FAIL, message)
 
 
-@pytest.mark.skipif(HAVE_PILLOW, reason="Pillow is installed: JPEG decodes")
-def test_jpeg_without_pillow_is_unknown(tmp_path: Path) -> None:
+def test_jpeg_without_pillow_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)  # as if Pillow were not installed
     snap = tmp_path / "last.jpg"
     snap.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
     obs = observe(_kind(snapshot=str(snap)))
     assert obs.status is Status.UNKNOWN and obs.message == "cannot decode JPEG without Pillow"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_jpeg_and_png_snapshots_decode_with_pillow(tmp_path: Path, fmt: str) -> None:
+    from PIL import Image as image  # the test extras install Pillow
+    rng = np.random.default_rng(5)
+    live = tmp_path / f"live.{fmt.lower()}"
+    image.fromarray(_scene(rng)).save(live, fmt)
+    os.utime(live, (NOW, NOW))
+    obs = observe(_kind(snapshot=str(live)))
+    assert obs.status is Status.PASS and obs.value is not None and 100 < obs.value < 140
+    dark = tmp_path / f"dark.{fmt.lower()}"
+    image.fromarray(np.zeros((480, 640), dtype=np.uint8)).convert("RGB").save(dark, fmt)
+    os.utime(dark, (NOW, NOW))
+    obs = observe(_kind(snapshot=str(dark)))
+    assert obs.status is Status.FAIL and obs.message.startswith("black frame")
 
 
 def test_device_and_snapshot_together(tmp_path: Path) -> None:
