@@ -3,8 +3,6 @@ driven through httpx's ASGITransport, or served by uvicorn on 127.0.0.1:0."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -26,7 +24,6 @@ from edgewatch.store import Store
 from edgewatch.web import api_checks
 from edgewatch.web.app import create_app
 from edgewatch.web.context import AppContext
-from edgewatch.web.server import HttpServer
 
 BASE_URL = "http://127.0.0.1:8700"
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -111,39 +108,3 @@ async def client(app: FastAPI, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@contextmanager
-def serve(app: FastAPI, timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1:0 in a thread; yields the base URL."""
-    server = HttpServer(app, "127.0.0.1", 0)
-    server.bind()
-    loop = asyncio.new_event_loop()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            loop.run_until_complete(server.serve())
-        except BaseException as exc:  # reported to the test below
-            failure.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if failure or not thread.is_alive():
-            raise AssertionError(f"uvicorn did not start: {failure}")
-        if time.monotonic() > deadline:
-            raise AssertionError("uvicorn did not start in time")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        loop.call_soon_threadsafe(server.stop)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise AssertionError("uvicorn did not stop")
-    if failure:
-        raise AssertionError(f"uvicorn failed: {failure[0]!r}")

@@ -196,6 +196,7 @@ def test_jpeg_without_pillow_is_unknown(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_jpeg_and_png_snapshots_decode_with_pillow(tmp_path: Path, fmt: str) -> None:
     from PIL import Image as image  # the test extras install Pillow
+
     rng = np.random.default_rng(5)
     live = tmp_path / f"live.{fmt.lower()}"
     image.fromarray(_scene(rng)).save(live, fmt)

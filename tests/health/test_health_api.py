@@ -13,11 +13,11 @@ from health_api_helpers import (
     client,
     config,
     rig,
-    serve,
 )
 
 from edgewatch.client import PushError, heartbeat
 from edgewatch.health.model import Status
+from served_app import serve
 
 pytestmark = pytest.mark.anyio
 

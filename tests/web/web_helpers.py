@@ -3,15 +3,11 @@ over it, and uvicorn serving it on 127.0.0.1 at an ephemeral port (in a thread).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
 
 from edgewatch.config import Config
 from edgewatch.live import LiveHub
@@ -20,7 +16,7 @@ from edgewatch.query import Engine
 from edgewatch.store import Store, StoreOptions
 from edgewatch.web.app import create_app
 from edgewatch.web.context import AppContext
-from edgewatch.web.server import HttpServer
+from served_app import serve
 
 # Known data: T0 .. T0 + 1 h, a sample every 15 s.
 T0_S = 1_700_000_000
@@ -79,42 +75,6 @@ def make_context(
         families=lambda: dict(FAMILIES),
         ready=lambda: ready,
     )
-
-
-@contextmanager
-def serve(app: FastAPI, timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1:0 in a thread; yields the base URL."""
-    server = HttpServer(app, "127.0.0.1", 0)
-    server.bind()
-    loop = asyncio.new_event_loop()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            loop.run_until_complete(server.serve())
-        except BaseException as exc:  # reported to the test below
-            failure.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if failure or not thread.is_alive():
-            raise AssertionError(f"uvicorn did not start: {failure}")
-        if time.monotonic() > deadline:
-            raise AssertionError("uvicorn did not start in time")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        loop.call_soon_threadsafe(server.stop)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise AssertionError("uvicorn did not stop")
-    if failure:
-        raise AssertionError(f"uvicorn failed: {failure[0]!r}")
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from edgewatch.config.health import Remediation, RemediationStep
-from edgewatch.health.kinds.command import ENV, _end_group
+from edgewatch.health.kinds.command import _end_group, spawn
 from edgewatch.health.model import CheckResult, Status
 
 log = logging.getLogger(__name__)
@@ -301,14 +301,7 @@ async def run_action(argv: list[str], timeout: float) -> tuple[int, str, bool]:
     """Run ``argv`` (minimal environment, own session); its exit code, output tail and
     whether it was killed at ``timeout`` (exit code 124 then)."""
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=ENV,
-            start_new_session=True,
-        )
+        proc = await spawn(argv)
     except FileNotFoundError:
         return EXIT_NOT_FOUND, f"program not found: {argv[0]}", False
     except PermissionError:

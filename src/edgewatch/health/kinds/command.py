@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import signal
+from collections.abc import Sequence
 
 from edgewatch.config.health import CommandCheck
 from edgewatch.health.model import CheckEnv, Observation, Status
@@ -39,6 +40,20 @@ _UNITS: dict[str, tuple[float, str]] = {
 }
 
 
+async def spawn(argv: Sequence[str]) -> asyncio.subprocess.Process:
+    """Start ``argv`` the way every command edgewatch runs is started: no shell, the
+    minimal environment, stdin closed, output merged into one pipe, its own session
+    (so a timeout kills the whole process group)."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=ENV,
+        start_new_session=True,
+    )
+
+
 class CommandKind:
     def __init__(self, settings: CommandCheck, env: CheckEnv) -> None:
         self.settings = settings
@@ -46,14 +61,7 @@ class CommandKind:
     async def observe(self) -> Observation:
         argv = self.settings.argv
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=ENV,
-                start_new_session=True,
-            )
+            proc = await spawn(argv)
         except FileNotFoundError:
             return Observation(Status.UNKNOWN, message=f"program not found: {argv[0]}")
         except PermissionError:
