@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from health_api_helpers import client
 from health_report_helpers import (
+    CHECKS,
     DAY_MIN,
     END,
     HISTORY,
@@ -28,6 +29,7 @@ from health_report_helpers import (
 )
 
 from edgewatch.commands.report import report_cmd
+from edgewatch.config import Config
 from edgewatch.health.availability import availability
 from edgewatch.health.report import HealthReport, build_report, report_json
 from edgewatch.health.report_render import render_html, render_markdown
@@ -285,3 +287,21 @@ def _at(minute: int) -> str:
     from edgewatch.timespec import format_time
 
     return format_time(T0 + minute * MIN)
+
+
+def test_report_leaves_a_configured_window_out(tmp_path: Path) -> None:
+    write_day(tmp_path / "data")  # web fails 10:00-10:36 on 2026-01-01 (UTC)
+    checks = [c | {"interval": 60, "timeout": 5} for c in CHECKS]
+    window = {"name": "router swap", "days": ["thu"], "at": "17:00", "duration": "36m",
+              "timezone": "Asia/Jakarta"}  # 17:00 in Jakarta is 10:00Z  # fmt: skip
+    config = tmp_path / "edgewatch.json"
+    config.write_text(json.dumps({"health": {"checks": checks}, "maintenance": [window]}))
+    Config.model_validate(json.loads(config.read_text()))
+    args = ["--config", str(config), "--data-dir", str(tmp_path / "data"), "--period", "24h",
+            "--end", "2026-01-02T00:00:00Z", "--format", "json", "-o", "-"]  # fmt: skip
+    result = CliRunner().invoke(report_cmd, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    web = next(c for c in doc["checks"] if c["name"] == "web")
+    assert web["period"]["availability_percent"] == 100.0
+    assert web["period"]["maintenance_seconds"] == 36 * 60

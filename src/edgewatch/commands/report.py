@@ -16,6 +16,7 @@ from edgewatch.errors import UsageError
 from edgewatch.health.report import build_report, parse_period
 from edgewatch.health.report_render import RENDERERS
 from edgewatch.health.score import summarise
+from edgewatch.maintenance import intervals
 from edgewatch.query import Engine
 from edgewatch.timespec import parse_time
 
@@ -72,6 +73,7 @@ def report_cmd(
             end_ms - period_ms,
             end_ms,
             summary=summary if rows and end_ms >= now_ms - 60_000 else None,  # current: ends now
+            maintenance=intervals(config.maintenance, end_ms - period_ms, end_ms),
             generated_ms=now_ms,
         )
     text = RENDERERS[fmt](report)

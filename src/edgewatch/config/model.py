@@ -15,6 +15,7 @@ from pydantic import Field
 from edgewatch.config.collectors import Collectors
 from edgewatch.config.fields import ListenAddress, LogLevel, parse_listen
 from edgewatch.config.health import HealthConfig
+from edgewatch.config.maintenance import MaintenanceWindow
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration, Size
 from edgewatch.config.web import AuthConfig, PushConfig, QueryConfig
@@ -117,6 +118,10 @@ class Config(Section):
     health: HealthConfig = Field(
         default_factory=HealthConfig,
         description="Health checks, their components and the health score (docs/health.md).",
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="Planned maintenance windows, weekly or once: left out of availability.",
     )
     query: QueryConfig = Field(
         default_factory=QueryConfig, description="The query engine's lookback and budgets."

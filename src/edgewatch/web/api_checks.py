@@ -30,6 +30,7 @@ from edgewatch.health.report import build_report, parse_period
 from edgewatch.health.report_render import MEDIA_TYPES, RENDERERS
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.health.score import HealthSummary
+from edgewatch.maintenance import intervals
 from edgewatch.timespec import format_time
 from edgewatch.web.context import AppContext, get_context
 from edgewatch.web.errors import ErrorBody, error_response
@@ -272,8 +273,14 @@ async def health_report(
     summary = monitor.summary() if monitor is not None else None
 
     def render() -> str:
+        start_ms = now_ms - period_ms
         report = build_report(
-            ctx.reader, ctx.config.health, now_ms - period_ms, now_ms, summary=summary
+            ctx.reader,
+            ctx.config.health,
+            start_ms,
+            now_ms,
+            summary=summary,
+            maintenance=intervals(ctx.config.maintenance, start_ms, now_ms),
         )
         return RENDERERS[fmt](report)
 
