@@ -51,3 +51,31 @@ def test_reads_the_stored_series(tmp_path: Path) -> None:
     assert a.down_ms == 10 * MIN and a.up_ms == 50 * MIN
     assert a.ratio is not None and abs(a.ratio - 50 / 60) < 1e-12
     assert [(i.start_ms - T0) // MIN for i in a.incidents] == [30]
+
+
+def test_older_than_the_raw_retention_reads_the_minute_rollups(tmp_path: Path) -> None:
+    # 3 days of a check at 10 s; raw samples are kept 1 day here, rollups longer.
+    day = 1440 * MIN
+    end = T0 + 3 * day
+    options = StoreOptions(timestamp_tolerance=0.0, raw_retention_s=86_400)
+    writer = Store.open(tmp_path, options, clock=lambda: end / 1000)
+    key = SeriesKey.of("edgewatch_check_status", check="cam", component="camera", kind="file")
+    for i in range(3 * 8640):
+        t = T0 + i * 10_000
+        down = 600 * MIN <= t - T0 < 660 * MIN  # an hour down on the first day
+        writer.append(t, [Sample(key, 2.0 if down else 0.0)])
+        if i % 5000 == 0:
+            writer.commit()
+    writer.commit()
+    writer.maintain()  # compaction, rollups, then retention drops day 1 and 2's raw chunks
+    writer.close()
+    reader = Store.open(tmp_path, readonly=True)
+    try:
+        raw = reader.read("edgewatch_check_status", T0, end, resolution="raw")[0]
+        assert raw.ts[0] > T0 + day  # the first day's raw samples are gone
+        a = availability(reader, "cam", T0, end, max_gap_ms=30_000)
+    finally:
+        reader.close()
+    assert a.down_ms == 60 * MIN  # the outage, from rollups, to the minute
+    assert a.no_data_ms < 2 * MIN  # the whole period is covered
+    assert [(i.start_ms - T0) // MIN for i in a.incidents] == [600]

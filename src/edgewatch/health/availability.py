@@ -13,15 +13,18 @@ closed ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgewatch.health.model import Status
+from edgewatch.store import SeriesData
 from edgewatch.store.reader import Reader
 from edgewatch.store.selector import Matcher, Selector
 from edgewatch.store.transforms import F64, I64
 
+MINUTE_MS = 60_000
 STATUS_BY_CODE = {0: Status.PASS, 1: Status.WARN, 2: Status.FAIL, 3: Status.UNKNOWN}
 
 
@@ -56,22 +59,56 @@ class Availability:
         return None if not closed else float(np.mean(closed))
 
 
-def availability(
-    reader: Reader, check: str, start_ms: int, end_ms: int, *, max_gap_ms: int
-) -> Availability:
-    selector = Selector(
+def status_selector(check: str) -> Selector:
+    return Selector(
         (
             Matcher.make("__name__", "=", "edgewatch_check_status"),
             Matcher.make("check", "=", check),
         )
     )
-    data = reader.read(selector, start_ms - max_gap_ms, end_ms, resolution="raw")
+
+
+def status_samples(
+    reader: Reader, selector: Selector, start_ms: int, end_ms: int, *, max_gap_ms: int
+) -> tuple[I64, F64]:
+    """Status samples of [start_ms - max_gap_ms, end_ms], sorted by time.
+
+    Raw samples where they are kept (``store.retention.raw``, 14 days by default);
+    before the first of them, the 1-minute rollups (kept 90 days): each minute
+    becomes samples spaced closer than ``max_gap_ms``, carrying the minute's last
+    status, so a 30-day report still covers 30 days (to within a minute per change).
+    """
+    ts, codes = _sorted(reader.read(selector, start_ms - max_gap_ms, end_ms, resolution="raw"))
+    first_raw = int(ts[0]) if len(ts) else end_ms + 1
+    if first_raw - start_ms <= max_gap_ms:
+        return ts, codes
+    old = reader.read(
+        selector, start_ms - MINUTE_MS, first_raw - 1, MINUTE_MS, agg="last", resolution="1m"
+    )
+    ots, ocodes = _sorted(old)
+    per = max(1, math.ceil(MINUTE_MS / max(1, max_gap_ms // 2)))
+    spread = (ots[:, None] + np.arange(per, dtype=np.int64) * (MINUTE_MS // per)).ravel()
+    ocodes = np.repeat(ocodes, per)
+    keep = spread < first_raw
+    return np.concatenate([spread[keep], ts]), np.concatenate([ocodes[keep], codes])
+
+
+def _sorted(data: list[SeriesData]) -> tuple[I64, F64]:
     if not data:
-        return Availability(check, 0, 0, end_ms - start_ms, ())
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     ts = np.concatenate([d.ts for d in data])
     vals = np.concatenate([d.values for d in data])
     order = np.argsort(ts, kind="stable")
-    return from_samples(check, ts[order], vals[order], start_ms, end_ms, max_gap_ms=max_gap_ms)
+    return ts[order], vals[order]
+
+
+def availability(
+    reader: Reader, check: str, start_ms: int, end_ms: int, *, max_gap_ms: int
+) -> Availability:
+    ts, codes = status_samples(
+        reader, status_selector(check), start_ms, end_ms, max_gap_ms=max_gap_ms
+    )
+    return from_samples(check, ts, codes, start_ms, end_ms, max_gap_ms=max_gap_ms)
 
 
 def from_samples(

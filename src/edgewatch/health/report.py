@@ -29,9 +29,10 @@ import numpy as np
 
 from edgewatch.config import parse_duration
 from edgewatch.config.health import HealthConfig
-from edgewatch.health.availability import Incident, from_samples
+from edgewatch.health.availability import Incident, from_samples, status_samples
 from edgewatch.health.model import Status
 from edgewatch.health.score import HealthSummary
+from edgewatch.model import SeriesKey
 from edgewatch.store.reader import Reader
 from edgewatch.store.selector import Matcher, Selector
 from edgewatch.timespec import format_time
@@ -169,14 +170,12 @@ def _check(
     gap_ms: int,
     windows: tuple[tuple[int, int], ...],
 ) -> Subject | None:
-    data = [d for d in reader.read(_selector(name), start_ms - gap_ms, end_ms) if len(d.ts)]
-    if not data:
+    selector = _selector(name)
+    ts, codes = status_samples(reader, selector, start_ms, end_ms, max_gap_ms=gap_ms)
+    if not len(ts):
         return None
-    ts = np.concatenate([d.ts for d in data])
-    codes = np.concatenate([d.values for d in data])
-    order = np.argsort(ts, kind="stable")
-    ts, codes = ts[order], codes[order]
-    latest = max(data, key=lambda d: int(d.ts[-1])).key
+    keys = reader.series(selector)  # the labels of its newest series name its component
+    latest = keys[-1] if len(keys) == 1 else _newest(reader, selector, keys, start_ms, end_ms)
     timeline = _overlay(_runs(ts, codes, start_ms, end_ms, gap_ms), windows)
     incidents = from_samples(name, ts, codes, start_ms, end_ms, max_gap_ms=gap_ms).incidents
     kept = tuple(
@@ -193,6 +192,14 @@ def _check(
         start_ms,
         end_ms,
     )
+
+
+def _newest(
+    reader: Reader, selector: Selector, keys: list[SeriesKey], start_ms: int, end_ms: int
+) -> SeriesKey:
+    """Of several series of one check (its component or kind changed), the newest."""
+    data = [d for d in reader.read(selector, start_ms, end_ms, resolution="raw") if len(d.ts)]
+    return max(data, key=lambda d: int(d.ts[-1])).key if data else keys[-1]
 
 
 def _runs(ts: Any, codes: Any, start_ms: int, end_ms: int, gap_ms: int) -> tuple[Run, ...]:
