@@ -221,6 +221,6 @@ def test_device_and_snapshot_together(tmp_path: Path) -> None:
     assert observe(_kind(device=str(node), snapshot=str(snap))).status is Status.FAIL
 
 
-def test_nothing_configured_is_unknown() -> None:
-    obs = observe(_kind())
-    assert obs.status is Status.UNKNOWN and obs.message == "neither device nor snapshot is set"
+def test_nothing_configured_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="needs device, snapshot or both"):
+        _kind()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from edgewatch.config import ConfigError, load_config
 from edgewatch.config.health import HealthConfig
 from edgewatch.health.model import CheckEnv, Observation, Status
 from edgewatch.health.runner import HealthMonitor
@@ -167,3 +168,39 @@ def test_bad_definitions_are_config_errors() -> None:
         _config({"kind": "tcp", "name": "a", "host": "h", "port": 1, "interval": 1, "timeout": 5})
     with pytest.raises(ValueError, match="not a valid name"):
         _config({"kind": "tcp", "name": "Bad Name", "host": "h", "port": 1})
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ({"kind": "process", "name": "p", "match": "(unclosed"}, "bad regular expression"),
+        ({"kind": "metric", "name": "m", "query": "rate(x)"}, "expected type matrix"),
+        ({"kind": "camera", "name": "c"}, "needs device, snapshot or both"),
+        ({"kind": "http", "name": "h", "url": "ftp://user:pw@host/"}, "http:// or https://"),
+        (
+            {"kind": "heartbeat", "name": "b", "period": 60, "min_duration": 10, "max_duration": 5},
+            "min_duration is longer",
+        ),
+    ],
+)
+def test_definitions_that_cannot_run_are_config_errors(check: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _config(check)
+
+
+def test_a_bad_url_in_a_config_file_is_reported_without_its_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "edgewatch.yaml"
+    path.write_text(
+        "health:\n  checks:\n    - {kind: http, name: h, url: 'ftp://user:pw@host/'}\n"
+        "    - {kind: tcp, name: t, host: 'http://me:secret@h', port: 99999}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "url must be http:// or https://" in text and "edgewatch.yaml:3" in text
+    assert "pw@" not in text and "secret" not in text
+
+
+def test_a_dependency_on_an_unknown_component_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="which no check or component defines"):
+        _config(components={"vision": {"depends_on": ["camrea"]}})

@@ -129,6 +129,16 @@ class HttpCheck(CheckBase):
     )
     max_redirects: int = Field(default=5, ge=0, le=20, description="Redirects followed.")
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        scheme, _, rest = value.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        if scheme.lower() not in ("http", "https") or not host:
+            # The value itself is not echoed: it may hold credentials.
+            raise ValueError("url must be http:// or https:// with a host")
+        return value
+
 
 class TcpCheck(CheckBase):
     kind: Literal["tcp"] = Field(default="tcp", description="The check kind.")
@@ -156,6 +166,17 @@ class ProcessCheck(CheckBase):
         default=None, gt=0, description="Warn above this CPU use (of one core), summed."
     )
     max_rss: Size | None = Field(default=None, gt=0, description="Warn above this resident memory.")
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        from edgewatch.store.regex import RegexError, compile_anchored
+
+        try:
+            compile_anchored(value)  # the same RE2 syntax the check searches with
+        except RegexError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class SystemdCheck(CheckBase):
@@ -202,6 +223,18 @@ class MetricCheck(CheckBase):
         default="unknown", description="Status when the query returns nothing."
     )
 
+    @field_validator("query")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        from edgewatch.query.errors import BadQuery
+        from edgewatch.query.parse import parse
+
+        try:
+            parse(value)
+        except BadQuery as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
 
 class CommandCheck(CheckBase):
     kind: Literal["command"] = Field(default="command", description="The check kind.")
@@ -226,6 +259,16 @@ class HeartbeatCheck(CheckBase):
         default=None, ge=0, description="With start/finish pings: warn a run shorter than this."
     )
 
+    @model_validator(mode="after")
+    def _durations(self) -> HeartbeatCheck:
+        if (
+            self.min_duration is not None
+            and self.max_duration is not None
+            and self.min_duration > self.max_duration
+        ):
+            raise ValueError("min_duration is longer than max_duration")
+        return self
+
 
 class CameraCheck(CheckBase):
     kind: Literal["camera"] = Field(default="camera", description="The check kind.")
@@ -240,6 +283,12 @@ class CameraCheck(CheckBase):
     frozen_after: int = Field(
         default=3, ge=2, description="Near-identical snapshots in a row before 'frozen'."
     )
+
+    @model_validator(mode="after")
+    def _something(self) -> CameraCheck:
+        if self.device is None and self.snapshot is None:
+            raise ValueError("a camera check needs device, snapshot or both")
+        return self
 
 
 class UsbCheck(CheckBase):
@@ -293,10 +342,16 @@ class HealthConfig(Section):
             if check.name in seen:
                 raise ValueError(f"two checks are named {check.name!r}")
             seen.add(check.name)
+        known = set(self.components) | {check.component for check in self.checks}
         for name, comp in self.components.items():
             for dep in comp.depends_on:
                 if dep == name:
                     raise ValueError(f"component {name!r} depends on itself")
+                if dep not in known:
+                    raise ValueError(
+                        f"component {name!r} depends on {dep!r}, which no check or "
+                        "component defines"
+                    )
         _no_cycle({n: c.depends_on for n, c in self.components.items()})
         return self
 

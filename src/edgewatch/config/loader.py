@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+import re
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -120,12 +121,19 @@ def _issue(file: str, root: yaml.Node, model: type[BaseModel], detail: ErrorDeta
     return ConfigIssue(file, line, dotted(path), message)
 
 
+# user:password@ in a URL: never echoed back in an error (it lands in logs).
+_URL_USERINFO = re.compile(r"(\w+://)[^/@\s]*@")
+_MASKED = r"\1***@"
+
+
 def _got(root: yaml.Node, path: Sequence[PathPart], value: object) -> str:
     """`` (got VALUE)`` as the YAML wrote it: strings quoted, other scalars verbatim."""
     if not isinstance(value, _SCALARS):
         return ""
     node = node_at(root, path)
-    if isinstance(value, str) or not isinstance(node, yaml.ScalarNode):
+    if isinstance(value, str):
+        return f" (got {_URL_USERINFO.sub(_MASKED, value)!r})"
+    if not isinstance(node, yaml.ScalarNode):
         return f" (got {value!r})"
     return f" (got {node.value})"
 
