@@ -35,6 +35,7 @@ from edgewatch.health.heartbeat import Heartbeats
 from edgewatch.health.model import CheckEnv
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.live import LiveHub
+from edgewatch.maintenance import active as maintenance_active
 from edgewatch.model import Collector, MetricFamily, Sample
 from edgewatch.query import Engine
 from edgewatch.scheduler import Clock, Scheduler, SystemClock
@@ -83,6 +84,7 @@ class Agent:
         self.serve_http = serve_http
         self.hub = LiveHub()
         self.health: HealthMonitor | None = None
+        self._events: HealthEvents | None = None
         self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._context: AppContext | None = None
@@ -255,19 +257,28 @@ class Agent:
             engine=Engine(store, self.config.query),
             heartbeats=Heartbeats(clock=self._clock.time),
         )
-        events = HealthEvents(self.store_path, on=self.config.health.events_on)
+        events = self._events = HealthEvents(self.store_path, on=self.config.health.events_on)
+        # Events a previous run left open for checks no longer configured end now.
+        events.close_stale(
+            [c.name for c in self.config.health.checks], round(self._clock.time() * 1000)
+        )
         self.health = HealthMonitor(
             self.config.health,
             env,
             sink=self._ingest,
             on_change=events.on_change,
             audit=AuditLog(self.store_path, clock=self._clock.time).write,  # remediation
+            audit_db=self.store_path,  # the reboot guard looks back across restarts
+            maintenance=self._in_maintenance,
         )
         if self._context is not None:
             self._context.health = self.health
         if self.config.health.checks:
             self._spawn(self.health.run())
             log.info("health: %d checks", len(self.config.health.checks))
+
+    def _in_maintenance(self, now_s: float) -> bool:
+        return bool(maintenance_active(self.config.maintenance, round(now_s * 1000)))
 
     def _ingest(self, ts_ms: int, samples: Sequence[Sample]) -> None:
         self.store.append(ts_ms, samples)
@@ -430,6 +441,10 @@ class Agent:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self._events is not None:
+            await self._events.flush()  # the last state changes reach the file
+            self._events.close()
+            self._events = None
         if self._scheduler is not None:
             await self._scheduler.stop()
         if self._executor is not None:

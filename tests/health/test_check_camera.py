@@ -224,3 +224,11 @@ def test_device_and_snapshot_together(tmp_path: Path) -> None:
 def test_nothing_configured_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="needs device, snapshot or both"):
         _kind()
+
+
+def test_a_fifo_at_the_snapshot_path_fails_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "snap.pgm"
+    os.mkfifo(fifo)  # no writer: a blocking open or read would never return
+    obs = observe(_kind(snapshot=str(fifo)))
+    assert obs.status is Status.FAIL
+    assert obs.message == f"{fifo} is not a regular file"

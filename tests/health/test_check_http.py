@@ -206,7 +206,33 @@ def test_cert_not_after_matches_openssl(cert_files: tuple[Path, Path]) -> None:
 
 
 def test_bad_url_fails_with_a_message() -> None:
-    result = run_check(http("ftp://u:hidden-pw@127.0.0.1/x"))
+    result = run_check(http("http://u:hidden-pw@127.0.0.1:abc/x"))  # http, but no port
     assert result.status is Status.FAIL
-    assert result.message.startswith("GET ftp://***@127.0.0.1/x: ")
+    assert result.message.startswith("GET http://***@127.0.0.1:abc/x: ")
     assert "hidden-pw" not in result.message
+
+
+SECRET_URL = "https://user:p%40ss@host/x?key=SECRET&page=2#frag"
+
+
+def test_redact_hides_secret_query_values_and_the_fragment() -> None:
+    assert redact(SECRET_URL) == "https://***@host/x?key=***&page=2"
+    assert redact("http://h/?API_Key=a&x_signature=b&Session=c&q=d&token") == (
+        "http://h/?API_Key=***&x_signature=***&Session=***&q=d&token=***"
+    )
+    assert redact("http://h/x?page=2") == "http://h/x?page=2"
+
+
+def test_secrets_in_the_query_never_reach_a_message(web: Served) -> None:
+    host = web.base.removeprefix("http://")
+    query = "?key=SECRET&page=2#frag"
+    failed = run_check(http(f"http://user:p%40ss@{host}/x{query}"))
+    assert failed.message.startswith(f"GET http://***@{host}/x?key=***&page=2: status 404")
+    with http_server() as gone:
+        dead = gone.base.removeprefix("http://")
+    refused = run_check(http(f"http://user:p%40ss@{dead}/x{query}"))
+    bad = run_check(http(f"http://user:p%40ss@127.0.0.1:abc/x{query}"))
+    for result in (failed, refused, bad):
+        assert result.status is Status.FAIL
+        for shown in ("SECRET", "p%40ss", "p@ss", "frag", "user"):
+            assert shown not in result.message, result.message

@@ -86,8 +86,11 @@ def test_nothing_returned_takes_the_absent_status(engine: Engine) -> None:
     assert (before.status, before.message) == (Status.WARN, ABSENT_MESSAGE)
 
 
-def test_bad_query_is_unknown_with_the_engine_message(engine: Engine) -> None:
-    result = run(monitor(engine, Clock(T0_S), query="rate(vision_fps)"))
+def test_a_query_failing_at_run_time_is_unknown_with_the_engine_message(engine: Engine) -> None:
+    # It parses (the config accepts it) but cannot be evaluated: two series on the
+    # "one" side of a match.
+    query = 'vector(1) + on() (vector(2) or label_replace(vector(3), "a", "b", "", ""))'
+    result = run(monitor(engine, Clock(T0_S), query=query))
     assert result.status is Status.UNKNOWN
     assert result.message.startswith("query error: ")
     assert len(result.message) > len("query error: ")

@@ -79,3 +79,21 @@ def test_older_than_the_raw_retention_reads_the_minute_rollups(tmp_path: Path) -
     assert a.down_ms == 60 * MIN  # the outage, from rollups, to the minute
     assert a.no_data_ms < 2 * MIN  # the whole period is covered
     assert [(i.start_ms - T0) // MIN for i in a.incidents] == [600]
+
+
+def test_an_incident_ends_at_most_max_gap_after_its_last_failure() -> None:
+    # fail at 0, 10, 20 s, then nothing for an hour, then a pass: the hour is no data,
+    # not down time, and the incident lasts as long as the down time says.
+    gap = 30_000
+    ts = np.array([0, 10_000, 20_000, 20_000 + 60 * MIN], dtype=np.int64) + T0
+    codes = np.array([2.0, 2.0, 2.0, 0.0])
+    a = from_samples("cam", ts, codes, T0, T0 + 62 * MIN, max_gap_ms=gap)
+    (incident,) = a.incidents
+    assert (incident.start_ms, incident.end_ms) == (T0, T0 + 20_000 + gap)
+    assert a.down_ms == 20_000 + gap == incident.duration_ms(0) == a.mttr_ms
+    # Clipped to the period: a run that began before it starts at its start.
+    late = from_samples("cam", ts, codes, T0 + 5_000, T0 + 62 * MIN, max_gap_ms=gap)
+    assert [(i.start_ms, i.end_ms) for i in late.incidents] == [(T0 + 5_000, T0 + 20_000 + gap)]
+    # A run that ended before the period began is not one of its incidents.
+    after = from_samples("cam", ts, codes, T0 + 30 * MIN, T0 + 62 * MIN, max_gap_ms=gap)
+    assert after.incidents == () and after.down_ms == 0

@@ -6,18 +6,23 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from edgewatch.config import ConfigError, load_config
 from edgewatch.config.health import HealthConfig
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.model import Sample
+from edgewatch.store import StoreError
 
 
 def _config(*checks: dict[str, Any], components: dict[str, Any] | None = None) -> HealthConfig:
@@ -204,3 +209,148 @@ def test_a_bad_url_in_a_config_file_is_reported_without_its_credentials(tmp_path
 def test_a_dependency_on_an_unknown_component_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="which no check or component defines"):
         _config(components={"vision": {"depends_on": ["camrea"]}})
+
+
+class _Scripted:
+    """Observes the statuses of ``SCRIPT`` in turn."""
+
+    SCRIPT: ClassVar[list[Status]] = []
+
+    def __init__(self, settings: Any, env: CheckEnv) -> None:
+        self._next = iter(self.SCRIPT)
+
+    async def observe(self) -> Observation:
+        status = next(self._next)
+        return Observation(status, message=status.value)
+
+
+def test_alternating_bad_results_switch_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    _Scripted.SCRIPT = [Status.PASS, Status.FAIL, Status.UNKNOWN, Status.FAIL, Status.PASS]
+    monkeypatch.setattr("edgewatch.health.runner.load_kind", lambda kind: _Scripted)
+    config = _config({"kind": "file", "name": "x", "path": "/x", "retries": 2})
+    monitor = HealthMonitor(config, CheckEnv())
+    # fail then unknown: two runs in a row differ from pass, the latest is reported;
+    # then fail and pass both differ from unknown: the latest of the two, pass
+    statuses = _run(monitor, "x", 5)
+    assert statuses == [Status.PASS, Status.PASS, Status.UNKNOWN, Status.UNKNOWN, Status.PASS]
+
+
+class _Blocks:
+    """A blocking call (``run_blocking``) that returns only when ``release`` is set."""
+
+    release = threading.Event()
+    calls = 0
+
+    def __init__(self, settings: Any, env: CheckEnv) -> None:
+        pass
+
+    async def observe(self) -> Observation:
+        return await run_blocking(self._observe)
+
+    def _observe(self) -> Observation:
+        type(self).calls += 1
+        type(self).release.wait(60)  # bounded: the test sets it
+        return Observation(Status.PASS, message="released")
+
+
+def test_a_stuck_blocking_call_is_not_started_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edgewatch.health.runner.load_kind", lambda kind: _Blocks)
+    _Blocks.release = threading.Event()
+    _Blocks.calls = 0
+    config = _config({"kind": "file", "name": "stuck", "path": "/x", "timeout": 0.2})
+    monitor = HealthMonitor(config, CheckEnv())
+
+    async def main() -> list[str]:
+        messages = [(await monitor.run_once("stuck")).message for _ in range(3)]
+        _Blocks.release.set()
+        for _ in range(100):  # bounded: the released thread returns at once
+            if not monitor._states["stuck"].slot.busy:
+                break
+            await asyncio.sleep(0.05)
+        messages.append((await monitor.run_once("stuck")).message)
+        return messages
+
+    try:
+        messages = asyncio.run(main())
+    finally:
+        _Blocks.release.set()
+    assert messages[0] == "timed out after 0.2s"
+    assert messages[1:3] == ["previous run still stuck (its blocking call has not returned)"] * 2
+    assert messages[3] == "released"
+    assert _Blocks.calls == 2
+
+
+def test_a_hung_blocking_call_does_not_keep_the_process_from_exiting(tmp_path: Path) -> None:
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import asyncio, threading\n"
+        "from edgewatch.config.health import HealthConfig\n"
+        "from edgewatch.health.blocking import run_blocking\n"
+        "from edgewatch.health.model import CheckEnv, Observation, Status\n"
+        "from edgewatch.health import runner\n"
+        "class Hangs:\n"
+        "    def __init__(self, s, env): pass\n"
+        "    async def observe(self):\n"
+        "        return await run_blocking(threading.Event().wait)\n"
+        "runner.load_kind = lambda kind: Hangs\n"
+        "cfg = HealthConfig.model_validate({'checks': [\n"
+        "    {'kind': 'file', 'name': 'h', 'path': '/x', 'timeout': 0.1}]})\n"
+        "async def main():\n"
+        "    m = runner.HealthMonitor(cfg, CheckEnv())\n"
+        "    print((await m.run_once('h')).message, flush=True)\n"
+        "    task = asyncio.create_task(m.run())\n"
+        "    await asyncio.sleep(0.2)\n"
+        "    task.cancel()\n"
+        "    await asyncio.gather(task, return_exceptions=True)\n"
+        "asyncio.run(main())\n"
+        "print('exited', flush=True)\n"
+    )
+    # the bound only stops a hang from hanging the suite: the process exits at once
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["timed out after 0.1s", "exited"]
+
+
+def test_a_failing_sink_is_logged_and_the_checks_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "f").write_text("x")
+    config = _config(
+        *(
+            {
+                "kind": "file",
+                "name": n,
+                "path": str(tmp_path / "f"),
+                "interval": 0.01,
+                "timeout": 0.01,
+            }
+            for n in ("a", "b")
+        )
+    )
+    runs = {"a": 0, "b": 0}
+    enough = asyncio.Event()
+
+    def sink(ts_ms: int, samples: Sequence[Sample]) -> None:
+        name = samples[0].key.label("check")
+        runs[name] += 1
+        if min(runs.values()) >= 6:
+            enough.set()
+        if name == "b" and runs[name] >= 3:
+            raise StoreError("too many series (limit 10)")
+
+    monitor = HealthMonitor(config, CheckEnv(), sink=sink)
+
+    async def main() -> bool:
+        task = asyncio.create_task(monitor.run())
+        await asyncio.wait_for(enough.wait(), 60)  # bounded
+        alive = not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return alive
+
+    assert asyncio.run(main())
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == ["health check b: sink failed"]  # once
+    assert monitor.results()["b"].status is Status.PASS

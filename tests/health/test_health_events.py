@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgewatch.config.health import HealthConfig
 from edgewatch.health.events import HealthEvents, read_events
-from edgewatch.health.model import CheckEnv, Status
+from edgewatch.health.model import CheckEnv, CheckResult, Status
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.store import Store
 
@@ -65,3 +65,82 @@ def test_warnings_count_only_when_asked(tmp_path: Path) -> None:
         asyncio.run(main())
         assert monitor.results()["flag"].status is Status.WARN
         assert [e.status for e in read_events(directory / "data")] == expected
+
+
+def _result(name: str, status: Status, since_ms: int) -> CheckResult:
+    return CheckResult(name, "file", "system", status, status, None, "", "m", 0.0, since_ms,
+                       since_ms)  # fmt: skip
+
+
+def _store(tmp_path: Path) -> Path:
+    Store.open(tmp_path / "data").close()
+    return tmp_path / "data"
+
+
+def test_writes_run_in_the_order_of_the_changes(tmp_path: Path) -> None:
+    # Each check fails then recovers at once: on a pool of threads, some closing
+    # UPDATEs ran before their INSERT and left the event open for good.
+    path = _store(tmp_path)
+    events = HealthEvents(path)
+
+    async def main() -> None:
+        for i in range(300):
+            name = f"c{i}"
+            events.on_change(_result(name, Status.FAIL, 1000), _result(name, Status.PASS, 0))
+            events.on_change(_result(name, Status.PASS, 2000), _result(name, Status.FAIL, 1000))
+        await events.flush()
+
+    try:
+        asyncio.run(main())
+    finally:
+        events.close()
+    assert read_events(path, open_only=True, limit=10_000) == []
+    assert len(read_events(path, limit=10_000)) == 300
+
+
+def _left_open(path: Path, *names: str) -> None:
+    """Rows a previous run left open (it stopped while the checks failed)."""
+    previous = HealthEvents(path)
+
+    async def main() -> None:
+        for name in names:
+            previous.on_change(_result(name, Status.FAIL, 500), _result(name, Status.PASS, 0))
+        await previous.flush()
+
+    asyncio.run(main())
+    previous.close()
+    assert {e.check for e in read_events(path, open_only=True)} == set(names)
+
+
+def test_the_first_result_after_start_closes_an_event_left_open(tmp_path: Path) -> None:
+    path = _store(tmp_path)
+    _left_open(path, "up", "down")
+    events = HealthEvents(path)
+
+    async def main() -> None:
+        events.on_change(_result("up", Status.PASS, 3000), None)
+        events.on_change(_result("down", Status.FAIL, 3000), None)
+        await events.flush()
+
+    asyncio.run(main())
+    events.close()
+    (still,) = read_events(path, open_only=True)  # "down" fails again: a new episode
+    assert (still.check, still.start_ms) == ("down", 3000)
+    closed = {(e.check, e.start_ms, e.end_ms) for e in read_events(path) if e.end_ms is not None}
+    assert closed == {("up", 500, 3000), ("down", 500, 3000)}
+
+
+def test_close_stale_closes_the_events_of_removed_checks(tmp_path: Path) -> None:
+    path = _store(tmp_path)
+    _left_open(path, "kept", "removed")
+    events = HealthEvents(path)
+
+    async def main() -> None:
+        events.close_stale(["kept", "other"], 7000)
+        await events.flush()
+
+    asyncio.run(main())
+    events.close()
+    assert [e.check for e in read_events(path, open_only=True)] == ["kept"]
+    (gone,) = [e for e in read_events(path) if e.check == "removed"]
+    assert gone.end_ms == 7000

@@ -10,7 +10,7 @@ import logging
 import shlex
 import shutil
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class Rig:
         return self.monitor.remediation()["app"]
 
 
-def drive(body: Callable[[], Awaitable[None]]) -> None:
+def drive(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(body())
 
 
@@ -396,3 +396,90 @@ def test_audit_rows_land_in_the_store_file(tmp_path: Path, monkeypatch: pytest.M
         None,
     )
     assert rows[1].ts_ms == 1_000_020_000  # the third failure, 20 s after the start
+
+
+def _ladder(**extra: Any) -> Any:
+    from edgewatch.config.health import Remediation
+
+    steps = [
+        {"action": "restart_unit", "unit": "vision.service", "after_failures": 3},
+        {"action": "reboot", "after_failures": 10},
+    ]
+    return Remediation.model_validate(
+        {"grace": 120, "backoff": 60, "max_per_hour": 5, "steps": steps, **extra}
+    )
+
+
+def test_failures_piled_up_in_grace_take_the_mildest_step_first() -> None:
+    from edgewatch.health.remediation import Remediator
+
+    clock = Clock(0.0)
+    remediator = Remediator("cam", _ladder(), clock=clock)
+    taken = []
+    for i in range(20):  # failing every 10 s since boot
+        clock.now = i * 10.0
+        if (step := remediator.decide(Status.FAIL)) is not None:
+            taken.append((clock.now, step.action))
+    assert taken == [(120.0, "restart_unit"), (180.0, "reboot")]
+
+
+def test_no_second_reboot_within_six_hours_of_an_audited_one(tmp_path: Path) -> None:
+    from edgewatch.health.remediation import Remediator, reboots_in_audit
+
+    clock = Clock(100_000.0)
+    store = Store.open(tmp_path)
+    store.start()
+    try:
+        audit = AuditLog(tmp_path, clock=clock)
+        row: dict[str, Any] = {"via": "remediation", "role": "admin", "method": "ACTION"}
+        row["status"] = 0
+        audit.write(actor="health:other", path="reboot", client=None, **row)
+        clock.now = 50_000.0  # an older one of this check's, before the other's
+        audit.write(actor="health:cam", path="restart_unit x", client=None, **row)
+        clock.now = 100_000.0
+        audit.write(actor="health:cam", path="reboot", client=None, **row)
+    finally:
+        store.close()
+    remediator = Remediator(
+        "cam", _ladder(grace=0), clock=clock, recent_reboot=reboots_in_audit(tmp_path, "cam")
+    )
+    actions = []
+    for _ in range(30):  # failing every 10 s after the reboot
+        clock.now += 10.0
+        if (step := remediator.decide(Status.FAIL)) is not None:
+            actions.append(step.action)
+    assert actions == ["restart_unit"]
+    clock.now = 100_000.0 + 6 * 3600.0 + 1  # the guard's six hours are over
+    step = remediator.decide(Status.FAIL)
+    assert step is not None and step.action == "reboot"
+
+
+def test_no_remediation_nor_counting_in_a_maintenance_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag = tmp_path / "missing"
+    steps = [{"action": "restart_unit", "unit": "app.service", "after_failures": 1}]
+    remediate = {"steps": steps, "grace": 0, "backoff": 1}
+    check = {"kind": "file", "name": "app", "path": str(flag), "remediate": remediate}
+    window = [True]
+    monitor = HealthMonitor(
+        HealthConfig.model_validate({"checks": [check]}),
+        CheckEnv(),
+        maintenance=lambda now: window[0],
+    )
+
+    async def main() -> list[object]:
+        counts: list[object] = []
+        for _ in range(3):
+            await monitor.run_once("app")
+            counts.append(monitor.remediation()["app"]["failures"])
+        window[0] = False
+        await monitor.run_once("app")
+        counts.append(monitor.remediation()["app"]["failures"])
+        await monitor.settle()
+        return counts
+
+    monkeypatch.setenv("EDGEWATCH_SYSTEMCTL", "/nonexistent/systemctl")
+    assert asyncio.run(main()) == [0, 0, 0, 1]
+    last = monitor.remediation()["app"]["last_action"]
+    assert isinstance(last, dict) and last["action"] == "restart_unit"

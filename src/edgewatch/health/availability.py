@@ -6,9 +6,10 @@ neither up nor down (the agent was off, or the check did not run). Up is
 ``pass`` and ``warn`` (the service works, degraded); down is ``fail``;
 ``unknown`` is no data too. Availability = up / (up + down).
 
-An incident is a run of consecutive ``fail`` samples: its start, end (None while
-open), duration and message-free worst status; MTTR is the mean duration of the
-closed ones.
+An incident is a run of consecutive ``fail`` samples, held like the down time
+(until the next sample, at most ``max_gap`` after the last fail, within the
+period): its start, end (None while open), duration and message-free worst
+status; MTTR is the mean duration of the closed ones.
 """
 
 from __future__ import annotations
@@ -125,10 +126,16 @@ def from_samples(
     up = int(span[(codes == 0) | (codes == 1)].sum())
     down = int(span[codes == 2].sum())
     no_data = (end_ms - start_ms) - up - down
-    return Availability(check, up, down, no_data, tuple(_incidents(check, ts, codes, end_ms)))
+    return Availability(
+        check, up, down, no_data, tuple(_incidents(check, ts, codes, start_ms, end_ms, max_gap_ms))
+    )
 
 
-def _incidents(check: str, ts: I64, codes: F64, end_ms: int) -> list[Incident]:
+def _incidents(
+    check: str, ts: I64, codes: F64, start_ms: int, end_ms: int, max_gap_ms: int
+) -> list[Incident]:
+    """Runs of fail samples, each held as the down time is: until the next sample but at
+    most ``max_gap_ms`` past the last fail, clipped to [start_ms, end_ms]."""
     out: list[Incident] = []
     failing = codes == 2
     i = 0
@@ -140,9 +147,11 @@ def _incidents(check: str, ts: I64, codes: F64, end_ms: int) -> list[Incident]:
         j = i
         while j + 1 < n and failing[j + 1]:
             j += 1
-        end = int(ts[j + 1]) if j + 1 < n else None
-        if end is not None and end > end_ms:
-            end = None
-        out.append(Incident(check, int(ts[i]), end, Status.FAIL))
+        held_to = int(ts[j]) + max_gap_ms
+        if j + 1 < n:
+            held_to = min(held_to, int(ts[j + 1]))
+        begin = max(int(ts[i]), start_ms)
+        if held_to > begin:  # else it ended before the period began
+            out.append(Incident(check, begin, held_to if held_to <= end_ms else None, Status.FAIL))
         i = j + 1
     return out

@@ -4,7 +4,13 @@ When a check's reported status turns ``fail`` (or ``warn`` too, with
 ``health.events_on: warn``), an event opens; when it turns back, the event
 closes with its end time. Until the alerting engine exists these rows are the
 record of what went wrong and when; it will raise alerts from the same state
-changes. The table lives in the store file; writes run in a worker thread.
+changes. The table lives in the store file; writes run, in order, in one writer
+thread owned by :class:`HealthEvents` (``close()`` stops it), each in a
+``BEGIN IMMEDIATE`` transaction.
+
+Rows left open by a previous run are closed on the first result of their check
+(at that result's time), and :meth:`HealthEvents.close_stale` closes those of
+checks no longer configured.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,46 +61,101 @@ class HealthEvents:
         self._troubled = {Status.FAIL} if on == "fail" else {Status.FAIL, Status.WARN}
         self._ready = False
         self._pending: set[asyncio.Future[None]] = set()
+        self._writer: ThreadPoolExecutor | None = None  # one thread: writes stay in order
 
     def on_change(self, result: CheckResult, previous: CheckResult | None) -> None:
-        """The HealthMonitor's ``on_change``: called on the loop, writes off it."""
+        """The HealthMonitor's ``on_change``: called on the loop, writes off it.
+
+        The first result of a check after start (``previous`` is None) also closes
+        any row its check left open in a previous run.
+        """
+        stale = previous is None
         was = previous is not None and previous.status in self._troubled
         now = result.status in self._troubled
-        if not was and not now:
+        if not (was or now or stale):
             return
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self._write, result, was, now)
+        self._submit(self._write, result, was or stale, now)
+
+    def close_stale(self, configured: Collection[str], now_ms: int) -> None:
+        """Close, at ``now_ms``, the open rows of checks not in ``configured`` (agent start)."""
+        self._submit(self._close_stale, frozenset(configured), now_ms)
+
+    def _submit(self, fn: Callable[..., None], *args: object) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-events")
+        future = asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
         self._pending.add(future)
         future.add_done_callback(self._done)
 
     def _done(self, future: asyncio.Future[None]) -> None:
         self._pending.discard(future)
+        if future.cancelled():
+            log.warning("health events: a write to %s was cancelled", self.path)
+            return
         exc = future.exception()
         if exc is not None:
             log.error("health events: cannot write to %s: %s", self.path, exc)
 
-    def _write(self, r: CheckResult, was: bool, now: bool) -> None:
+    def _transaction(self, conn: sqlite3.Connection) -> None:
+        if not self._ready:
+            conn.execute(EVENTS_DDL)
+            conn.execute(EVENTS_INDEX)
+            self._ready = True
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _write(self, r: CheckResult, close: bool, now: bool) -> None:
         with open_db(self.path) as conn:
-            if not self._ready:
-                conn.execute(EVENTS_DDL)
-                conn.execute(EVENTS_INDEX)
-                self._ready = True
-            if was:  # the episode in progress ends (maybe to start another: warn -> fail)
-                conn.execute(
+            self._transaction(conn)
+            try:
+                if close:  # the episode in progress (or left by a previous run) ends
+                    conn.execute(
+                        "UPDATE health_events SET end_ms = ? "
+                        "WHERE check_name = ? AND end_ms IS NULL",
+                        (r.since_ms, r.name),
+                    )
+                if now:
+                    conn.execute(
+                        "INSERT INTO health_events (check_name, component, status, start_ms, "
+                        "end_ms, message) VALUES (?, ?, ?, ?, NULL, ?)",
+                        (r.name, r.component, r.status.value, r.since_ms, r.message[:500]),
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _close_stale(self, configured: frozenset[str], now_ms: int) -> None:
+        with open_db(self.path) as conn:
+            self._transaction(conn)
+            try:
+                names = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT DISTINCT check_name FROM health_events WHERE end_ms IS NULL"
+                    )
+                ]
+                gone = [(now_ms, n) for n in names if n not in configured]
+                conn.executemany(
                     "UPDATE health_events SET end_ms = ? WHERE check_name = ? AND end_ms IS NULL",
-                    (r.since_ms, r.name),
+                    gone,
                 )
-            if now:
-                conn.execute(
-                    "INSERT INTO health_events (check_name, component, status, start_ms, "
-                    "end_ms, message) VALUES (?, ?, ?, ?, NULL, ?)",
-                    (r.name, r.component, r.status.value, r.since_ms, r.message[:500]),
-                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        if gone:
+            log.info("health events: closed the open events of %d removed checks", len(gone))
 
     async def flush(self) -> None:
         """Wait for the writes in flight (shutdown, tests)."""
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def close(self) -> None:
+        """Stop the writer thread, after the writes already queued (call after flush())."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
 
 
 def read_events(

@@ -82,7 +82,9 @@ class CheckKind(Protocol):
     """One kind of check: built from its config section, observed on its interval.
 
     ``observe`` may be cancelled at the check's timeout (the runner reports unknown);
-    blocking work belongs in ``asyncio.to_thread`` or a subprocess, never on the loop.
+    blocking work goes through ``edgewatch.health.blocking.run_blocking`` (a per-check
+    daemon thread, so a hung call never starves another check) or a subprocess, never
+    on the loop.
     """
 
     def __init__(self, settings: CheckBase, env: CheckEnv) -> None: ...

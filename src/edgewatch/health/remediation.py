@@ -3,10 +3,17 @@
 A ``Remediator`` per check (``remediate:`` in its config) is handed every result.
 It counts consecutive runs whose *observed* status is fail; only a pass resets the
 count (warn and unknown leave it as it is: resetting on anything but a success is
-how Monit's restart loops happen). The ladder of steps, mildest first: the highest
-step whose ``after_failures`` the count has reached is due, and each step is taken
-at most once per failure streak, so the ladder climbs as failures go on (restart at
+how Monit's restart loops happen). The ladder of steps, mildest first, is climbed
+one step at a time: the next step not yet taken in this failure streak is due once
+the count has reached its ``after_failures``, so the first action is always the
+mildest one, even when failures piled up during ``grace`` or a backoff (restart at
 3, a reset command at 6, reboot at 10).
+
+A ``reboot`` step is never taken twice within ``REBOOT_GUARD`` (6 hours): neither
+after one this remediator took, nor after one found by ``recent_reboot()`` (the
+time of the check's last reboot, e.g. read from the audit log by
+``reboots_in_audit``, so the guard holds across the reboot itself). A guarded reboot
+stays due and is looked at again after the backoff; it is logged once per streak.
 
 A due step waits while the monitor is in its start-up ``grace``, while an action is
 still running, and until ``backoff`` has passed since the last action (the wait
@@ -32,6 +39,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from edgewatch.config.health import Remediation, RemediationStep
@@ -43,6 +51,7 @@ log = logging.getLogger(__name__)
 SYSTEMCTL_ENV = "EDGEWATCH_SYSTEMCTL"
 MAX_TAIL = 4096  # bytes of an action's output kept (its end: errors come last)
 HOUR = 3600.0
+REBOOT_GUARD = 6 * HOUR  # least time between two reboots of one check
 DRAIN_S = 5.0  # after a kill: longest wait for the output pipe to close
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
@@ -108,8 +117,14 @@ class Remediator:
         clock: Callable[[], float] = time.time,
         audit: AuditWriter | None = None,
         systemctl: str | None = None,
+        recent_reboot: Callable[[], float | None] | None = None,
     ) -> None:
+        """``recent_reboot()``: the time of this check's last reboot, or None (blocking
+        is fine: it is called only when a reboot is due)."""
         self.check = check
+        self._recent_reboot = recent_reboot
+        self._last_reboot: float | None = None
+        self._reboot_guard_logged = False
         self.settings = settings
         self._steps = sorted(settings.steps, key=lambda s: s.after_failures)
         self._clock = clock
@@ -165,9 +180,14 @@ class Remediator:
             return None
         self._prune(now)
         step = self._steps[due]
+        if step.action == "reboot" and self._reboot_guarded(now):
+            self._next_allowed = now + self._delay  # looked at again after the backoff
+            return None
         if len(self._recent) >= self.settings.max_per_hour:
             self._give_up(step, now)
             return None
+        if step.action == "reboot":
+            self._last_reboot = now
         self._next_step = due + 1
         self._recent.append(now)
         self._last_at = now
@@ -176,17 +196,42 @@ class Remediator:
         return step
 
     def _due(self) -> int | None:
-        """Index of the highest step the failure count has reached, unless taken."""
-        due = None
-        for i, step in enumerate(self._steps):
-            if step.after_failures <= self._failures:
-                due = i
-        return due if due is not None and due >= self._next_step else None
+        """Index of the next step not taken, if the failure count has reached it."""
+        if self._next_step >= len(self._steps):
+            return None
+        if self._steps[self._next_step].after_failures > self._failures:
+            return None
+        return self._next_step
+
+    def _reboot_guarded(self, now: float) -> bool:
+        """True (logged once per streak) if a reboot was taken within REBOOT_GUARD."""
+        last = self._last_reboot
+        if self._recent_reboot is not None:
+            try:
+                found = self._recent_reboot()
+            except Exception:  # cannot tell: refuse to reboot, rather than risk a loop
+                log.exception("health: %s: cannot look up the last reboot", self.check)
+                return True
+            if found is not None and (last is None or found > last):
+                last = found
+        if last is None or now - last >= REBOOT_GUARD:
+            return False
+        if not self._reboot_guard_logged:
+            self._reboot_guard_logged = True
+            log.error(
+                "health: %s: reboot not taken: the last one was %.0f minutes ago "
+                "(at most one in %.0f hours)",
+                self.check,
+                (now - last) / 60,
+                REBOOT_GUARD / HOUR,
+            )
+        return True
 
     def _reset(self) -> None:
         self._failures = 0
         self._next_step = 0
         self._gave_up = False
+        self._reboot_guard_logged = False
         self._delay = self.settings.backoff
         if self._last_at is not None:
             self._next_allowed = self._last_at + self.settings.backoff
@@ -295,6 +340,21 @@ class Remediator:
             "running": self.running,
             "last_action": None if self._last is None else asdict(self._last),
         }
+
+
+def reboots_in_audit(db_path: Path, check: str, rows: int = 1000) -> Callable[[], float | None]:
+    """A ``recent_reboot`` for ``check``: the time of the newest audited ``reboot``
+    action (actor ``health:CHECK``) among the last ``rows`` audit rows, or None."""
+
+    def recent_reboot() -> float | None:
+        from edgewatch.web.audit import read_audit  # the web layer: imported when used
+
+        for entry in read_audit(db_path, rows):
+            if entry.actor == f"health:{check}" and entry.path.startswith("reboot"):
+                return entry.ts_ms / 1000
+        return None
+
+    return recent_reboot
 
 
 async def run_action(argv: list[str], timeout: float) -> tuple[int, str, bool]:

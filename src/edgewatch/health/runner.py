@@ -4,22 +4,31 @@ latest result of each, and turns every run into samples.
 Each check runs in its own task: one that hangs is cancelled at its timeout and
 reported unknown, and never delays another check or the collectors. At most
 ``MAX_CONCURRENT`` checks run at once. A check with ``remediate:`` hands each result
-to its ``Remediator``, whose actions run as their own tasks.
+to its ``Remediator``, whose actions run as their own tasks; none while
+``maintenance(now)`` says a maintenance window is open (its failures are not counted).
+
+Blocking work of the kinds (``blocking.run_blocking``) runs on the monitor's own
+daemon threads, one slot per check: while a call cut off at its timeout is still
+stuck in its thread, the check is not run again but reported unknown. An error of
+the sink, ``on_change`` or the remediation is logged (once per distinct error and
+check) and the checks go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgewatch.config.health import CheckBase, HealthConfig
-from edgewatch.health import thresholds
+from edgewatch.health import blocking, thresholds
 from edgewatch.health.model import CheckEnv, CheckKind, CheckResult, Observation, Status
 from edgewatch.health.registry import load_kind
-from edgewatch.health.remediation import AuditWriter, Remediator
+from edgewatch.health.remediation import AuditWriter, Remediator, reboots_in_audit
 from edgewatch.health.score import HealthSummary, summarise
 from edgewatch.model import Sample, SeriesKey
 
@@ -30,15 +39,17 @@ MAX_MESSAGE = 500
 
 Sink = Callable[[int, Sequence[Sample]], None]
 OnChange = Callable[[CheckResult, CheckResult | None], None]
+Maintenance = Callable[[float], bool]
 
 
 @dataclass
 class _State:
     settings: CheckBase
     kind: CheckKind | None
+    slot: blocking.Slot
     result: CheckResult | None = None
-    candidate: Status | None = None
-    streak: int = 0
+    streak: int = 0  # runs in a row observed otherwise than the reported status
+    errors: set[str] = field(default_factory=set)  # the hook errors logged already
 
 
 class HealthMonitor:
@@ -50,23 +61,37 @@ class HealthMonitor:
         sink: Sink | None = None,
         on_change: OnChange | None = None,
         audit: AuditWriter | None = None,
+        audit_db: Path | None = None,
+        maintenance: Maintenance | None = None,
         remediate: bool = True,
     ) -> None:
         """``audit`` writes the remediation actions' audit rows (``AuditLog.write``;
-        None: not audited); ``remediate=False`` takes no action (a one-off run)."""
+        None: not audited); ``audit_db`` is the store holding them, read back for the
+        reboot guard; ``maintenance(now)`` is True while a maintenance window is open;
+        ``remediate=False`` takes no action (a one-off run)."""
         self.config = config
         self.env = env
         self._sink = sink
         self._on_change = on_change
+        self._maintenance = maintenance
+        # a stuck call holds one thread per check at most: one per check, capped
+        self._executor = blocking.DaemonExecutor(max(1, min(MAX_CONCURRENT, len(config.checks))))
         self._states: dict[str, _State] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._limit = asyncio.Semaphore(MAX_CONCURRENT)
         self._remediators: dict[str, Remediator] = {}
         for settings in config.checks:
-            self._states[settings.name] = _State(settings, self._build(settings))
+            slot = blocking.Slot(self._executor)
+            self._states[settings.name] = _State(settings, self._build(settings), slot)
             if remediate and settings.remediate is not None:
                 self._remediators[settings.name] = Remediator(
-                    settings.name, settings.remediate, clock=env.clock, audit=audit
+                    settings.name,
+                    settings.remediate,
+                    clock=env.clock,
+                    audit=audit,
+                    recent_reboot=None
+                    if audit_db is None
+                    else reboots_in_audit(audit_db, settings.name),
                 )
 
     def _build(self, settings: CheckBase) -> CheckKind | None:
@@ -83,7 +108,11 @@ class HealthMonitor:
 
     async def run(self) -> None:
         """Run every check on its interval until cancelled."""
-        self._tasks = [asyncio.create_task(self._loop(st)) for st in self._states.values()]
+        self._tasks = []
+        for st in self._states.values():
+            task = asyncio.create_task(self._loop(st), name=f"health {st.settings.name}")
+            task.add_done_callback(_loop_done)
+            self._tasks.append(task)
         try:
             await asyncio.gather(*self._tasks)
         finally:
@@ -92,12 +121,16 @@ class HealthMonitor:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             for remediator in self._remediators.values():
                 await remediator.aclose()
+            self._executor.shutdown(wait=False, cancel_futures=True)  # never joins a stuck one
 
     async def _loop(self, state: _State) -> None:
         interval = state.settings.interval
         while True:
             started = time.monotonic()
-            await self.run_once(state.settings.name)
+            try:
+                await self.run_once(state.settings.name)
+            except Exception as exc:  # a bug here must not stop this check's runs
+                self._log_error(state, "run", exc)
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, interval - elapsed))
 
@@ -111,18 +144,50 @@ class HealthMonitor:
         duration = time.perf_counter() - started
         obs = thresholds.apply(settings, obs)
         result = self._record(state, obs, duration)
-        self._emit(result)
+        try:
+            self._emit(result)
+        except Exception as exc:  # the store's refusal: logged, the checks go on
+            self._log_error(state, "sink", exc)
         remediator = self._remediators.get(name)
-        if remediator is not None:
-            remediator.feed(result)  # an action due starts as its own task
+        if remediator is not None and not self._in_maintenance(state):
+            try:
+                remediator.feed(result)  # an action due starts as its own task
+            except Exception as exc:
+                self._log_error(state, "remediation", exc)
         return result
+
+    def _in_maintenance(self, state: _State) -> bool:
+        if self._maintenance is None:
+            return False
+        try:
+            return self._maintenance(self.env.clock())
+        except Exception as exc:  # unknown: act as outside a window
+            self._log_error(state, "maintenance", exc)
+            return False
+
+    def _log_error(self, state: _State, where: str, exc: Exception) -> None:
+        """Log ``exc`` with the check's name: with its traceback the first time this
+        error is seen for this check, then at debug level."""
+        key = f"{where}: {type(exc).__name__}: {exc}"
+        if key in state.errors:
+            log.debug("health check %s: %s (again)", state.settings.name, key)
+            return
+        if len(state.errors) < 100:  # bounded: a message with a counter in it
+            state.errors.add(key)
+        log.error("health check %s: %s failed", state.settings.name, where, exc_info=exc)
 
     async def _observe(self, state: _State) -> Observation:
         settings = state.settings
         if state.kind is None:
             return Observation(Status.UNKNOWN, message="the check could not be built (see log)")
+        if state.slot.busy:
+            message = "previous run still stuck (its blocking call has not returned)"
+            return Observation(Status.UNKNOWN, message=message)
+        context = contextvars.copy_context()
+        context.run(blocking.CURRENT.set, state.slot)
+        task = asyncio.create_task(state.kind.observe(), context=context)
         try:
-            return await asyncio.wait_for(state.kind.observe(), settings.timeout)
+            return await asyncio.wait_for(task, settings.timeout)
         except TimeoutError:
             return Observation(Status.UNKNOWN, message=f"timed out after {settings.timeout:g}s")
         except asyncio.CancelledError:
@@ -138,15 +203,13 @@ class HealthMonitor:
         reported = obs.status if previous is None else previous.status
         since = now_ms if previous is None else previous.since_ms
         if previous is not None and obs.status is not previous.status:
-            if state.candidate is obs.status:
-                state.streak += 1
-            else:
-                state.candidate, state.streak = obs.status, 1
+            # any runs in a row that differ (fail, unknown, fail...) count: the latest wins
+            state.streak += 1
             if state.streak >= settings.retries:
                 reported, since = obs.status, now_ms
-                state.candidate, state.streak = None, 0
+                state.streak = 0
         else:
-            state.candidate, state.streak = None, 0
+            state.streak = 0
         result = CheckResult(
             name=settings.name,
             kind=getattr(settings, "kind", ""),
@@ -163,7 +226,10 @@ class HealthMonitor:
         )
         state.result = result
         if self._on_change is not None and (previous is None or previous.status is not reported):
-            self._on_change(result, previous)
+            try:
+                self._on_change(result, previous)
+            except Exception as exc:  # the events store's fault: logged, the run stands
+                self._log_error(state, "on_change", exc)
         if previous is not None and previous.status is not reported:
             log.info(
                 "health: %s is %s (was %s): %s",
@@ -207,3 +273,9 @@ class HealthMonitor:
         """Wait for the remediation actions in flight."""
         for remediator in self._remediators.values():
             await remediator.settle()
+
+
+def _loop_done(task: asyncio.Task[None]) -> None:
+    """A check's loop ends only when cancelled; log it if it died anyway."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("health: %s stopped: no more runs", task.get_name(), exc_info=exc)

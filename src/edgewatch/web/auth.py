@@ -87,8 +87,15 @@ def current_principal(request: Request) -> Principal:
     return principal if isinstance(principal, Principal) else NOBODY
 
 
-# Mutations whose accepted requests leave no audit row (those refused with 403 do).
+# Mutations whose accepted requests leave no audit row (those refused with 403 do):
+# metric pushes, and heartbeat pings (every path under INGEST_PREFIXES).
 INGEST_PATHS = frozenset({"/api/push"})
+INGEST_PREFIXES = ("/api/heartbeat/",)
+
+
+def is_ingest(path: str) -> bool:
+    """Whether ``path`` takes data (pushes, pings), whose accepted requests are not audited."""
+    return path in INGEST_PATHS or path.startswith(INGEST_PREFIXES)
 
 
 def is_mutation(method: str, path: str) -> bool:
@@ -346,9 +353,9 @@ class AuthMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            # Accepted metric pushes are data, not changes to edgewatch: an
-            # application pushing every few seconds would flood the log.
-            if not (path in INGEST_PATHS and 200 <= status < 300):
+            # Accepted metric pushes and heartbeat pings are data, not changes to
+            # edgewatch: an application pushing every few seconds would flood the log.
+            if not (is_ingest(path) and 200 <= status < 300):
                 await self._audit(scope, decision.principal, method, path, status)
 
     async def _audit(

@@ -22,11 +22,11 @@ reported unknown. The observed value is the mean luminance.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import io
 import os
 import re
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgewatch.config.health import CameraCheck
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 
 F64 = npt.NDArray[np.float64]
@@ -125,7 +126,7 @@ class CameraKind:
     async def observe(self) -> Observation:
         if self.settings.device is None and self.settings.snapshot is None:
             return Observation(Status.UNKNOWN, message="neither device nor snapshot is set")
-        return await asyncio.to_thread(self._observe)
+        return await run_blocking(self._observe)
 
     def _observe(self) -> Observation:
         parts: list[str] = []
@@ -160,8 +161,12 @@ class CameraKind:
     def _check_snapshot(self, path: Path) -> Observation:
         s = self.settings
         try:
-            with open(path, "rb") as f:
+            # non-blocking: a FIFO (or a device) at the path must not hang the thread
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb") as f:
                 st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    return Observation(Status.FAIL, message=f"{path} is not a regular file")
                 if st.st_size > MAX_IMAGE_BYTES:
                     message = f"{path}: {st.st_size} bytes, larger than {MAX_IMAGE_BYTES}"
                     return Observation(Status.UNKNOWN, message=message)

@@ -12,11 +12,11 @@ No data for the trend leaves the check as the space and inodes make it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 
 from edgewatch.config.health import DiskCheck
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 from edgewatch.query import QueryError
 
@@ -45,7 +45,7 @@ class DiskKind:
         self.env = env
 
     async def observe(self) -> Observation:
-        return await asyncio.to_thread(self._observe)
+        return await run_blocking(self._observe)
 
     def _observe(self) -> Observation:
         s = self.settings

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from edgewatch.config.health import FileCheck
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 
 
@@ -15,7 +15,7 @@ class FileKind:
         self.env = env
 
     async def observe(self) -> Observation:
-        return await asyncio.to_thread(self._observe)
+        return await run_blocking(self._observe)
 
     def _observe(self) -> Observation:
         s = self.settings

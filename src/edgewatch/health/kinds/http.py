@@ -4,7 +4,9 @@ over a certificate that is not about to expire.
 The observed value is the request's latency in seconds, so ``warn_above`` and
 ``fail_above`` are latency thresholds; with ``json_path`` and no ``json_equals``
 the number found at the path is observed instead. Credentials in the URL are sent
-(as basic auth) but never shown: every message carries the URL as ``***@host``.
+(as basic auth) but never shown: every message carries the URL as ``***@host``, with
+the values of secret-looking query keys (``token``, ``key``, ``sig``...) as ``***``
+and without its fragment.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import ssl
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -25,16 +27,50 @@ MAX_BODY = 1 << 20  # bytes of the body kept for body_contains and json_path
 _DAY_S = 86_400.0
 
 
+# Query keys whose values are secrets: any key containing one of these (case-insensitive).
+SECRET_KEYS = (
+    "token", "key", "secret", "password", "passwd", "pass", "sig", "signature", "auth",
+    "apikey", "api_key", "access_token", "session",
+)  # fmt: skip
+
+
+def _secret_key(raw_key: str) -> bool:
+    key = unquote_plus(raw_key).lower()
+    return any(word in key for word in SECRET_KEYS)
+
+
 def redact(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***@``."""
+    """``url`` fit to show: ``user:password@`` becomes ``***@``, the value of every query
+    key that looks secret (``token``, ``key``, ``sig``...) ``***``; no fragment."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"***@{netloc.rpartition('@')[2]}"
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if _secret_key(pair.partition("=")[0]) else pair
+        for pair in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=""))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The strings of ``url`` that must never be shown, raw and percent-decoded, longest
+    first: its userinfo and parts, and the values of its secret-looking query keys."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    userinfo = parts.netloc.rpartition("@")[0]
+    found = [userinfo, *userinfo.split(":")]
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        if _secret_key(key):
+            found.append(value)
+    decoded = [unquote(p) for p in found] + [unquote_plus(p) for p in found]
+    return sorted({p for p in (*found, *decoded) if p}, key=len, reverse=True)
 
 
 class HttpKind:
@@ -42,9 +78,9 @@ class HttpKind:
         self.settings = settings
         self.env = env
         self._shown = redact(settings.url)
-        userinfo = urlsplit(settings.url).netloc.rpartition("@")[0]
-        # Strings that must never reach a message: the user:password pair and its parts.
-        self._secrets = sorted({p for p in (userinfo, *userinfo.split(":")) if p}, key=len)[::-1]
+        # Strings that must never reach a message: the user:password pair and its parts,
+        # secret query values; raw and percent-decoded.
+        self._secrets = url_secrets(settings.url)
         # Built once: loading the CA bundle costs ~15 ms of CPU, too much for every run.
         self._tls = httpx.create_ssl_context(verify=settings.verify_tls)
 

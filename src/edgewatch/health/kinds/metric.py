@@ -8,10 +8,10 @@ status; a query that cannot be answered is unknown, with the engine's message.
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 from edgewatch.config.health import MetricCheck
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 from edgewatch.query.errors import QueryError
 from edgewatch.query.result import QueryResult
@@ -30,9 +30,7 @@ class MetricKind:
             return Observation(Status.UNKNOWN, message="no query engine (the store is not open)")
         now_ms = round(self.env.clock() * 1000)
         try:
-            result: QueryResult = await asyncio.to_thread(
-                engine.instant, self.settings.query, now_ms
-            )
+            result: QueryResult = await run_blocking(engine.instant, self.settings.query, now_ms)
         except QueryError as exc:
             return Observation(Status.UNKNOWN, message=f"query error: {exc}")
         value, labels = _first_value(result)

@@ -14,7 +14,6 @@ The agent's own process is never matched (its command line may hold the pattern)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 import re2
 
 from edgewatch.config.health import ProcessCheck
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 from edgewatch.store.regex import MAX_PATTERN_CHARS, MAX_PATTERN_MEMORY
 
@@ -90,7 +90,7 @@ class ProcessKind:
         self._warned: set[str] = set()  # pids whose files could not be read
 
     async def observe(self) -> Observation:
-        return await asyncio.to_thread(self._observe)
+        return await run_blocking(self._observe)
 
     def scan(self) -> list[ProcInfo]:
         """The processes matching the pattern now (the agent's own left out)."""

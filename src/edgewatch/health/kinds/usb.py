@@ -8,12 +8,12 @@ can be required with ``fail_below: 2``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from pathlib import Path
 
 from edgewatch.config.health import UsbCheck
+from edgewatch.health.blocking import run_blocking
 from edgewatch.health.model import CheckEnv, Observation, Status
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class UsbKind:
         self._wanted = (settings.vendor_id.lower(), settings.product_id.lower())
 
     async def observe(self) -> Observation:
-        return await asyncio.to_thread(self._observe)
+        return await run_blocking(self._observe)
 
     def _observe(self) -> Observation:
         ident = ":".join(self._wanted)
