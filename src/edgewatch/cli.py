@@ -14,6 +14,7 @@ from edgewatch.commands.config import config_group
 from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
 from edgewatch.commands.health import health_cmd
 from edgewatch.commands.report import report_cmd
+from edgewatch.commands.rules import rules_group
 from edgewatch.commands.run import run_cmd
 from edgewatch.commands.user import user_group
 
@@ -32,6 +33,7 @@ cli.add_command(export_cmd)
 cli.add_command(user_group)
 cli.add_command(health_cmd)
 cli.add_command(report_cmd)
+cli.add_command(rules_group)
 
 
 def main() -> None:
