@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from edgewatch.alerting.templates import template_problems
 from edgewatch.config.errors import ConfigError, ConfigIssue
-from edgewatch.config.loader import parse_yaml_model
+from edgewatch.config.loader import parse_yaml_model, read_text_file
 from edgewatch.config.units import Duration
 from edgewatch.config.yamltree import PathPart, dotted, locate
 from edgewatch.query.errors import BadQuery
@@ -181,17 +181,7 @@ class RuleFile(_Model):
 
 def load_rule_file(path: Path) -> RuleFile:
     """The rule file at ``path``; raises ``ConfigError`` listing every problem."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        reason = err.strerror or str(err)
-        raise ConfigError(
-            [ConfigIssue(name, None, "", f"cannot read rule file: {reason}")]
-        ) from None
-    except UnicodeDecodeError as err:
-        raise ConfigError([ConfigIssue(name, None, "", f"not a UTF-8 text file: {err}")]) from None
-    return parse_rule_file(text, file=name)
+    return parse_rule_file(read_text_file(path, "rule file"), file=str(path))
 
 
 def parse_rule_file(text: str, *, file: str) -> RuleFile:

@@ -47,17 +47,20 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
 def load_yaml_model(path: Path, model: type[M], *, environ: Mapping[str, str] | None = None) -> M:
     """Any config-like model from a YAML file; see ``load_config``."""
     env = os.environ if environ is None else environ
+    text = read_text_file(path, "config file")
+    return parse_yaml_model(text, model, file=str(path), environ=env)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``; a ConfigError naming ``what`` when it cannot be read."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as err:
         reason = err.strerror or str(err)
-        raise ConfigError(
-            [ConfigIssue(name, None, "", f"cannot read config file: {reason}")]
-        ) from None
+        raise ConfigError([ConfigIssue(name, None, "", f"cannot read {what}: {reason}")]) from None
     except UnicodeDecodeError as err:
         raise ConfigError([ConfigIssue(name, None, "", f"not a UTF-8 text file: {err}")]) from None
-    return parse_yaml_model(text, model, file=name, environ=env)
 
 
 def parse_yaml_model(text: str, model: type[M], *, file: str, environ: Mapping[str, str]) -> M:
