@@ -11,6 +11,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from edgewatch.config.health import HealthConfig
 from edgewatch.health.model import CheckEnv, Status
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.store.store import Store
-from edgewatch.web.audit import AuditLog, read_audit
+from edgewatch.web.audit import AuditLog, AuditRow, read_audit
 
 SH = shutil.which("sh") or "/bin/sh"
 
@@ -32,8 +33,8 @@ class Audits:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def __call__(self, **row: Any) -> None:
-        self.rows.append(row)
+    def __call__(self, row: AuditRow) -> None:
+        self.rows.append(asdict(row))
 
     @property
     def paths(self) -> list[str]:
@@ -431,13 +432,15 @@ def test_no_second_reboot_within_six_hours_of_an_audited_one(tmp_path: Path) -> 
     store.start()
     try:
         audit = AuditLog(tmp_path, clock=clock)
-        row: dict[str, Any] = {"via": "remediation", "role": "admin", "method": "ACTION"}
-        row["status"] = 0
-        audit.write(actor="health:other", path="reboot", client=None, **row)
+
+        def row(actor: str, path: str) -> AuditRow:
+            return AuditRow(actor, "remediation", "admin", "ACTION", path, 0)
+
+        audit.write(row("health:other", "reboot"))
         clock.now = 50_000.0  # an older one of this check's, before the other's
-        audit.write(actor="health:cam", path="restart_unit x", client=None, **row)
+        audit.write(row("health:cam", "restart_unit x"))
         clock.now = 100_000.0
-        audit.write(actor="health:cam", path="reboot", client=None, **row)
+        audit.write(row("health:cam", "reboot"))
     finally:
         store.close()
     remediator = Remediator(

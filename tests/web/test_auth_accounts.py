@@ -16,7 +16,7 @@ from edgewatch.web.accounts import (
     hash_password,
     verify_password,
 )
-from edgewatch.web.audit import AuditLog, read_audit
+from edgewatch.web.audit import AuditLog, AuditRow, read_audit
 
 
 def test_scrypt_hash_format_round_trips_and_a_wrong_password_fails() -> None:
@@ -101,15 +101,7 @@ def test_read_audit_is_newest_first_and_limited(tmp_path: Path) -> None:
         assert read_audit(tmp_path) == [], "no table yet"
         log = AuditLog(tmp_path, clock=lambda: 1_700_000_000.5)
         for i in range(5):
-            log.write(
-                actor=f"a{i}",
-                via="token",
-                role="admin",
-                method="POST",
-                path=f"/api/x/{i}",
-                status=200,
-                client="127.0.0.1",
-            )
+            log.write(AuditRow(f"a{i}", "token", "admin", "POST", f"/api/x/{i}", 200, "127.0.0.1"))
         rows = read_audit(tmp_path / "edgewatch.db", limit=3)
     assert [r.actor for r in rows] == ["a4", "a3", "a2"]
     assert rows[0].ts_ms == 1_700_000_000_500

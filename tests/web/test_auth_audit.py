@@ -9,22 +9,14 @@ from pathlib import Path
 import pytest
 from auth_helpers import bearer, build_app, client, config, open_ctx
 
-from edgewatch.web.audit import MAX_ROWS, PRUNE_EVERY, AuditLog, RefusalLog, read_audit
+from edgewatch.web.audit import MAX_ROWS, PRUNE_EVERY, AuditLog, AuditRow, RefusalLog, read_audit
 
 pytestmark = pytest.mark.anyio
 
 
 def _write(log: AuditLog, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
-        log.write(
-            actor=f"a{i}",
-            via="token",
-            role="admin",
-            method="POST",
-            path="/x",
-            status=200,
-            client=None,
-        )
+        log.write(AuditRow(f"a{i}", "token", "admin", "POST", "/x", 200))
 
 
 def test_retention_keeps_the_newest_rows_pruning_every_n_inserts(tmp_path: Path) -> None:

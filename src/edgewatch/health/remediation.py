@@ -40,11 +40,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from edgewatch.config.health import Remediation, RemediationStep
 from edgewatch.health.kinds.command import _end_group, spawn
 from edgewatch.health.model import CheckResult, Status
+from edgewatch.web.audit import AuditRow, read_audit
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,8 @@ EXIT_TIMEOUT = 124
 _CHUNK = 65_536
 
 
-class AuditWriter(Protocol):
-    """Writes one audit row (``edgewatch.web.audit.AuditLog.write`` is one). Blocking:
-    the remediator calls it in a worker thread."""
-
-    def __call__(
-        self,
-        *,
-        actor: str,
-        via: str,
-        role: str | None,
-        method: str,
-        path: str,
-        status: int,
-        client: str | None,
-    ) -> None: ...
+# Writes one audit row, blocking (``AuditLog.write``); called in a worker thread.
+AuditWriter = Callable[[AuditRow], None]
 
 
 def systemctl_program(name: str | None = None) -> str | None:
@@ -297,16 +285,8 @@ class Remediator:
         if self._audit is None:
             return
         try:
-            await asyncio.to_thread(
-                self._audit,
-                actor=f"health:{self.check}",
-                via="remediation",
-                role="admin",
-                method="ACTION",
-                path=path,
-                status=status,
-                client=None,
-            )
+            row = AuditRow(f"health:{self.check}", "remediation", "admin", "ACTION", path, status)
+            await asyncio.to_thread(self._audit, row)
         except Exception:  # the audit store's fault: logged with context, the action stands
             log.exception("health: %s: cannot audit %s (status %d)", self.check, path, status)
 
@@ -347,8 +327,6 @@ def reboots_in_audit(db_path: Path, check: str, rows: int = 1000) -> Callable[[]
     action (actor ``health:CHECK``) among the last ``rows`` audit rows, or None."""
 
     def recent_reboot() -> float | None:
-        from edgewatch.web.audit import read_audit  # the web layer: imported when used
-
         for entry in read_audit(db_path, rows):
             if entry.actor == f"health:{check}" and entry.path.startswith("reboot"):
                 return entry.ts_ms / 1000

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from edgewatch.timespec import format_time
 from edgewatch.web.accounts import ANONYMOUS
+from edgewatch.web.audit import AuditRow
 from edgewatch.web.auth import AuthService, current_principal
 from edgewatch.web.sessions import CSRF_COOKIE, SESSION_COOKIE, Session, SessionKeyError
 
@@ -177,15 +178,8 @@ def build_router(service: AuthService, limiter: LoginLimiter | None = None) -> A
 
     async def audit(request: Request, actor: str, via: str, role: str | None, status: int) -> None:
         client = request.client.host if request.client else None
-        await service.audit.record(
-            actor=actor,
-            via=via,
-            role=role,
-            method=request.method,
-            path=request.url.path,
-            status=status,
-            client=client,
-        )
+        path = request.url.path
+        await service.audit.record(AuditRow(actor, via, role, request.method, path, status, client))
 
     @router.post(
         "/api/login",

@@ -54,6 +54,19 @@ class AuditEntry:
     client: str | None
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    """What one audit row says, before it is stamped and stored."""
+
+    actor: str
+    via: str  # token | session | anonymous | remediation
+    role: str | None
+    method: str
+    path: str
+    status: int
+    client: str | None = None
+
+
 class AuditLog:
     """Appends audit rows to the store file ``path`` (a data directory or ``.db``)."""
 
@@ -73,27 +86,17 @@ class AuditLog:
         self._inserts = 0
         self._lock = threading.Lock()  # writes run in worker threads
 
-    def write(
-        self,
-        *,
-        actor: str,
-        via: str,
-        role: str | None,
-        method: str,
-        path: str,
-        status: int,
-        client: str | None,
-    ) -> None:
+    def write(self, row: AuditRow) -> None:
         """Insert one row now (blocking)."""
-        row = (
+        values = (
             int(self._clock() * 1000),
-            actor[:MAX_FIELD],
-            via,
-            role,
-            method[:16],
-            path[:MAX_FIELD],
-            status,
-            None if client is None else client[:MAX_FIELD],
+            row.actor[:MAX_FIELD],
+            row.via,
+            row.role,
+            row.method[:16],
+            row.path[:MAX_FIELD],
+            row.status,
+            None if row.client is None else row.client[:MAX_FIELD],
         )
         with open_db(self.path) as conn:
             if not self._ready:
@@ -102,7 +105,7 @@ class AuditLog:
             cursor = conn.execute(
                 "INSERT INTO audit_log (ts_ms, actor, via, role, method, path, status, client) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
+                values,
             )
             with self._lock:
                 prune = self._inserts % self.prune_every == 0
@@ -113,36 +116,17 @@ class AuditLog:
                     "DELETE FROM audit_log WHERE id <= ?", (cursor.lastrowid - self.max_rows,)
                 )
 
-    async def record(
-        self,
-        *,
-        actor: str,
-        via: str,
-        role: str | None,
-        method: str,
-        path: str,
-        status: int,
-        client: str | None,
-    ) -> None:
+    async def record(self, row: AuditRow) -> None:
         """``write`` in a worker thread; a failure is logged, not raised to the request."""
         try:
-            await asyncio.to_thread(
-                self.write,
-                actor=actor,
-                via=via,
-                role=role,
-                method=method,
-                path=path,
-                status=status,
-                client=client,
-            )
+            await asyncio.to_thread(self.write, row)
         except (sqlite3.Error, OSError) as exc:
             log.error(
                 "audit: cannot record %s %s by %s (status %d) in %s: %s",
-                method,
-                path[:MAX_FIELD],
-                actor[:64],
-                status,
+                row.method,
+                row.path[:MAX_FIELD],
+                row.actor[:64],
+                row.status,
                 self.path,
                 exc,
             )

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgewatch.config import Config
 from edgewatch.config.web import ApiToken, Role
 from edgewatch.web.accounts import ANONYMOUS, Accounts
-from edgewatch.web.audit import AuditLog, RefusalLog
+from edgewatch.web.audit import AuditLog, AuditRow, RefusalLog
 from edgewatch.web.context import AppContext
 from edgewatch.web.sessions import (
     CSRF_HEADER,
@@ -362,15 +362,8 @@ class AuthMiddleware:
         self, scope: Scope, principal: Principal, method: str, path: str, status: int
     ) -> None:
         client = scope.get("client")
-        await self.service.audit.record(
-            actor=principal.name,
-            via=principal.via,
-            role=principal.role,
-            method=method,
-            path=path,
-            status=status,
-            client=client[0] if client else None,
-        )
+        row = AuditRow(principal.name, principal.via, principal.role, method, path, status)
+        await self.service.audit.record(replace(row, client=client[0] if client else None))
 
 
 def auth_configured(config: Config, db_path: Path) -> bool:
