@@ -13,24 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent_process import FAST_CONFIG
 from edgewatch.agent import Agent
 from edgewatch.config import load_config
 
-CONFIG = """\
-log_level: info
-store:
-  commit_interval: 1s
-collectors:
-  cpu: {interval: 1s}
-  memory: {interval: 1s}
-  disk: {enabled: false}
-  network: {enabled: false}
-  sensors: {enabled: false}
-  system: {enabled: false}
-  processes: {enabled: false}
-  services: {enabled: false}
-  self: {interval: 1s}
-"""
+CONFIG = FAST_CONFIG  # a free port: the tests pass listen=(..., 0) anyway
 WAIT_S = 20.0
 
 

@@ -320,6 +320,29 @@ def _to_series(result: QueryResult) -> list[SeriesData]:
     return out
 
 
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="File to write ('-' for standard output).",
+)
+
+
+@contextlib.contextmanager
+def atomic_output(target: Path) -> Iterator[IO[str]]:
+    """A text file that appears at ``target`` only once fully written (a reader never sees
+    half a file); a clear UsageError when it cannot be written."""
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as fh:
+            yield fh
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+
+
 @click.command("export", context_settings=CONTEXT_SETTINGS)
 @click.argument("selector")
 @range_options
@@ -327,13 +350,7 @@ def _to_series(result: QueryResult) -> list[SeriesData]:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    required=True,
-    help="File to write ('-' for standard output).",
-)
+@output_option
 def export_cmd(
     selector: str,
     start: str,
@@ -352,14 +369,7 @@ def export_cmd(
     if output == "-":
         WRITERS[fmt](sys.stdout, data)
         return
-    target = Path(output)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("w", newline="", encoding="utf-8") as fh:
-            WRITERS[fmt](fh, data)
-        partial.replace(target)  # a reader never sees half a file
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    with atomic_output(Path(output)) as fh:
+        WRITERS[fmt](fh, data)
     points = sum(len(s.ts) for s in data)
     click.echo(f"wrote {points} points of {len(data)} series to {output}", err=True)

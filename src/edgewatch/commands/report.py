@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from edgewatch.commands import CONTEXT_SETTINGS
-from edgewatch.commands.data import open_store, store_options
+from edgewatch.commands.data import atomic_output, open_store, output_option, store_options
 from edgewatch.commands.health import read_rows
 from edgewatch.config import load_config, resolve_config_path
 from edgewatch.errors import UsageError
@@ -31,13 +31,7 @@ from edgewatch.timespec import parse_time
     default="html",
     show_default=True,
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    required=True,
-    help="File to write ('-' for standard output).",
-)
+@output_option
 @store_options
 def report_cmd(
     period: str,
@@ -80,20 +74,10 @@ def report_cmd(
     if output == "-":
         sys.stdout.write(text)
         return
-    write_atomically(Path(output), text)
+    with atomic_output(Path(output)) as fh:
+        fh.write(text)
     click.echo(
         f"wrote the {fmt} report of {len(report.checks)} checks "
         f"({len(report.components)} components) to {output}",
         err=True,
     )
-
-
-def write_atomically(target: Path, text: str) -> None:
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as fh:
-            fh.write(text)
-        partial.replace(target)  # a reader never sees half a file
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
