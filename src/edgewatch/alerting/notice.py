@@ -51,7 +51,9 @@ class Notice:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.labels)
+        """The alert's id across severities: ``severity`` is left out, so an alert
+        whose severity moves from warning to critical stays one alert."""
+        return fingerprint({k: v for k, v in self.labels.items() if k != "severity"})
 
     @property
     def name(self) -> str:
