@@ -15,6 +15,8 @@ from typing import Annotated, Self
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from edgewatch.alerting.lifecycle import AlertPolicy, FlapPolicy
+from edgewatch.alerting.lifecycle import Debounce as DebounceK
 from edgewatch.alerting.templates import template_problems
 from edgewatch.config.errors import ConfigError, ConfigIssue
 from edgewatch.config.loader import parse_yaml_model, read_text_file
@@ -124,6 +126,17 @@ class Rule(_Model):
     @property
     def is_alerting(self) -> bool:
         return self.alert is not None
+
+    def policy(self) -> AlertPolicy:
+        """The lifecycle policy of this alerting rule (``for``, debounce, flap, ...)."""
+        return AlertPolicy(
+            for_s=self.for_,
+            keep_firing_for_s=self.keep_firing_for,
+            debounce=None if self.debounce is None else DebounceK(self.debounce.k, self.debounce.n),
+            flap=None if self.flap is None else FlapPolicy(self.flap.changes, self.flap.window),
+            nodata_after_s=self.nodata_after,
+            severities=tuple(level.severity for level in self.severities or ()),
+        )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
