@@ -32,6 +32,12 @@ class AppContext:
     ready: Callable[[], bool] = field(default=lambda: True)
     # The health monitor (edgewatch.health.runner.HealthMonitor); None: no checks run here.
     health: Any = None
+    # The alerting engine (edgewatch.alerting.service.AlertingService); None: not running.
+    alerting: Any = None
+    # Its stores, for the silence and acknowledgement routes (None: alerting not running).
+    silences: Any = None  # edgewatch.alerting.silences.SilenceStore
+    acks: Any = None  # edgewatch.alerting.acks.AckStore
+    ack_links: Any = None  # edgewatch.alerting.ack_link.AckLinks
 
 
 async def get_context(request: Request) -> AppContext:
