@@ -10,12 +10,14 @@ import click
 
 from edgewatch import __version__
 from edgewatch.commands import CONTEXT_SETTINGS
+from edgewatch.commands.alerts import alerts_group
 from edgewatch.commands.config import config_group
 from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
 from edgewatch.commands.health import health_cmd
 from edgewatch.commands.report import report_cmd
 from edgewatch.commands.rules import rules_group
 from edgewatch.commands.run import run_cmd
+from edgewatch.commands.silence import ack_cmd, mute_cmd, silence_group
 from edgewatch.commands.user import user_group
 
 
@@ -34,6 +36,10 @@ cli.add_command(user_group)
 cli.add_command(health_cmd)
 cli.add_command(report_cmd)
 cli.add_command(rules_group)
+alerts_group.add_command(ack_cmd)
+cli.add_command(alerts_group)
+cli.add_command(silence_group)
+cli.add_command(mute_cmd)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from edgewatch.web import (
     api_metrics,
     api_prom,
     api_push,
+    api_silences,
     api_stream,
     api_system,
 )
@@ -45,6 +46,7 @@ def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
         api_stream,
         api_metrics,
         api_push,
+        api_silences,
     ):
         app.include_router(module.router)
     install_auth(app, ctx, loopback=loopback)

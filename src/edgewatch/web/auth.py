@@ -53,7 +53,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 QUERY_POSTS = frozenset(
     {"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels", "/api/v1/metadata"}
 )
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/api/login", "/api/logout"})
+# /api/alerts/ack: the signed link in a notification; its token is the credential.
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/api/login", "/api/logout", "/api/alerts/ack"})
 OPEN_READ_PATHS = frozenset({"/login"})
 OPEN_READ_PREFIXES = ("/static/",)
 FAIL_DELAY_S = 0.25  # a failed login answers this long after it arrived
