@@ -18,7 +18,7 @@ import promql_parser as pp
 
 from edgewatch.config import QueryConfig
 from edgewatch.query import aggregate as agg
-from edgewatch.query import binary, instfn, rangefn
+from edgewatch.query import anomaly, binary, instfn, rangefn
 from edgewatch.query.errors import BadQuery, QueryTimeout
 from edgewatch.query.parse import duration_ms, matchers_of, parse, to_selector
 from edgewatch.query.result import QueryResult, ResultSeries
@@ -300,6 +300,12 @@ class _Evaluator:
             matrix = self._matrix_selector(matrix_arg, field)
             result = rangefn.evaluate(name, matrix, params, self.steps, self.check)
             return merge_same_labels(result)
+        if name in anomaly.ANOMALY_FUNCTIONS:  # extension functions (query/anomaly.py)
+            if not isinstance(args[0], pp.MatrixSelector):
+                raise BadQuery(f"{name}() takes a range-vector selector, not a subquery")
+            params = [self.scalar(a) for a in args[1:]]
+            matrix = self._matrix_selector(args[0])
+            return merge_same_labels(anomaly.evaluate(name, matrix, params, self.check))
         if name == "absent_over_time":
             matrix = self._matrix_selector(args[0])
             any_present = np.zeros(self.n, dtype=bool)

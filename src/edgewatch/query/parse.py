@@ -7,6 +7,7 @@ from typing import Any
 
 import promql_parser as pp
 
+from edgewatch.query.anomaly import register_functions
 from edgewatch.query.errors import BadQuery
 from edgewatch.store.selector import Matcher, Selector, SelectorError
 
@@ -23,6 +24,7 @@ def parse(expr: str) -> Any:
     if not expr.strip():
         raise BadQuery("empty query")
     check_shape(expr)
+    register_functions()  # edgewatch's extension functions (query/anomaly.py)
     try:
         return pp.parse(expr)
     except (ValueError, TypeError, OverflowError) as exc:
