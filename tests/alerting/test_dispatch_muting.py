@@ -117,7 +117,8 @@ def test_component_dependency_mutes_remote_checks() -> None:
 
 def test_maintenance_window_mutes_only_routes_that_name_it() -> None:
     open_windows: list[str] = ["bin-emptying"]
-    d = Dispatcher(ROUTE, db_path=None, maintenance=lambda now: list(open_windows))
+    route = ROUTE.model_copy(update={"mute_time_intervals": []})  # the root mutes in none
+    d = Dispatcher(route, db_path=None, maintenance=lambda now: list(open_windows))
     bin_full, door, disk = fire("BinFull"), fire("Door"), fire("Disk")
     d.update([bin_full, door, disk], T0)
     assert [n.receiver for n in d.tick(T0)] == ["ops"]
@@ -128,3 +129,18 @@ def test_maintenance_window_mutes_only_routes_that_name_it() -> None:
     assert [n.receiver for n in run(d, T0 + S, T0 + 60 * S)] == ["bins"]
     open_windows.clear()
     assert [n.receiver for n in run(d, T0 + 61 * S, T0 + 120 * S)] == ["door"]
+
+
+def test_by_default_every_maintenance_window_mutes_the_root_route() -> None:
+    open_windows: list[str] = ["nightly"]
+    d = Dispatcher(
+        RootRoute(receiver="ops", group_wait=0),
+        db_path=None,
+        maintenance=lambda now: list(open_windows),
+    )
+    disk = fire("Disk")
+    d.update([disk], T0)
+    assert d.tick(T0) == []
+    assert d.status(disk.labels, T0).muted_by == ("nightly",)
+    open_windows.clear()  # notified at the group's next flush (group_interval, 5m)
+    assert [n.receiver for n in run(d, T0 + S, T0 + 301 * S)] == ["ops"]

@@ -99,7 +99,8 @@ def _build(route: Route, parent: RouteNode | None, node_id: str) -> RouteNode:
     if route.mute_time_intervals is not None:
         mute = tuple(route.mute_time_intervals)
     else:
-        mute = parent.mute_time_intervals if parent else ()
+        # At the root: every maintenance window mutes (that is what they are declared for).
+        mute = parent.mute_time_intervals if parent else (ANY_WINDOW,)
     escalation = route.escalation
     if escalation is None and parent is not None:
         escalation = parent.escalation

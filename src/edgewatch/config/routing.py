@@ -122,8 +122,8 @@ class Route(Section):
     routes: list[Route] = Field(default_factory=list, description="Child routes, tried in order.")
     mute_time_intervals: list[str] | None = Field(
         default=None,
-        description="Names of maintenance windows that mute this route ('*': any; unset: "
-        "the parent's).",
+        description="Names of maintenance windows that mute this route ('*': any; [] : "
+        "none; unset: the parent's, at the root '*').",
     )
     escalation: EscalationPolicy | None = Field(
         default=None, description="Escalation of un-acknowledged groups (unset: the parent's)."
