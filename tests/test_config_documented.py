@@ -34,12 +34,14 @@ def config_keys(
     Mappings of models (process groups) document their entries as ``<name>``.
     """
     for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{field.alias or name}"  # the YAML key: `continue`, not `continue_`
         annotation = unwrap_annotation(field.annotation)
         value = defaults.get(name) if isinstance(defaults, dict) else None
         if _is_model(annotation):
             yield key, SECTION
-            yield from config_keys(annotation, value, f"{key}.")
+            # An optional section that is unset by default documents its fields' defaults.
+            inner = value if value is not None else _field_defaults(annotation)
+            yield from config_keys(annotation, inner, f"{key}.")
         elif get_origin(annotation) is dict and _is_model(get_args(annotation)[1]):
             yield key, value
             entry = get_args(annotation)[1]

@@ -10,12 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from edgewatch.config.alerting import AlertingConfig
 from edgewatch.config.collectors import Collectors
 from edgewatch.config.fields import ListenAddress, LogLevel, parse_listen
 from edgewatch.config.health import HealthConfig
 from edgewatch.config.maintenance import MaintenanceWindow
+from edgewatch.config.notify import NotifyConfig, Receiver
+from edgewatch.config.routing import InhibitRule, RootRoute
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration, Size
 from edgewatch.config.web import AuthConfig, PushConfig, QueryConfig
@@ -133,6 +136,53 @@ class Config(Section):
         default_factory=AuthConfig,
         description="API tokens and dashboard sessions; needed to listen beyond loopback.",
     )
+
+    alerting: AlertingConfig = Field(
+        default_factory=AlertingConfig,
+        description="Alert rules: rule files, the built-in pack, links and labels "
+        "(docs/alerting.md).",
+    )
+    receivers: list[Receiver] = Field(
+        default_factory=list,
+        description="Where notifications go: email, webhook, Alertmanager, Apprise, command "
+        "(docs/notify.md).",
+    )
+    route: RootRoute | None = Field(
+        default=None,
+        description="The routing tree from alerts to receivers, with grouping and escalation "
+        "(docs/routing.md); unset: alerts are evaluated and shown but sent nowhere.",
+    )
+    inhibit_rules: list[InhibitRule] = Field(
+        default_factory=list,
+        description="Firing alerts that mute others, e.g. critical mutes warning "
+        "(docs/routing.md).",
+    )
+    notify: NotifyConfig = Field(
+        default_factory=NotifyConfig,
+        description="Delivery: the outbox's retries and the outward dead man's switch.",
+    )
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [r.name for r in self.receivers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"receiver names must be unique: {', '.join(twice)} used twice")
+        if self.route is not None:
+            unknown = sorted(self.route.receivers() - set(names))
+            if unknown:
+                known = ", ".join(names) or "none defined"
+                raise ValueError(
+                    f"route refers to unknown receivers {', '.join(unknown)} (receivers: {known})"
+                )
+            windows = {w.name for w in self.maintenance}
+            missing = sorted(self.route.time_interval_names() - windows)
+            if missing:
+                raise ValueError(
+                    f"route mute_time_intervals names unknown maintenance windows "
+                    f"{', '.join(missing)}"
+                )
+        return self
 
     def listen_address(self) -> tuple[str, int]:
         """``listen`` split into (host, port)."""
