@@ -24,6 +24,10 @@ from schemathesis.checks import (
 )
 from web_helpers import running_app
 
+from edgewatch.alerting.ack_link import AckLinks
+from edgewatch.alerting.acks import AckStore
+from edgewatch.alerting.silences import SilenceStore
+
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 25  # per operation and generation mode
@@ -40,7 +44,11 @@ EXCLUDED = {("GET", "/api/stream"), ("POST", "/api/push")}
 def test_no_server_error_and_no_response_outside_the_schema(tmp_path: Path) -> None:
     failures: list[str] = []
     tested: list[str] = []
-    with running_app(tmp_path) as (client, _):
+    with running_app(tmp_path) as (client, ctx):
+        # The alerting routes' stores, as the agent sets them (the app reads them per request).
+        ctx.silences = SilenceStore(tmp_path)
+        ctx.acks = AckStore(tmp_path)
+        ctx.ack_links = AckLinks(b"k" * 32, "http://127.0.0.1:8700")
         base = str(client.base_url)
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
         for result in schema.get_all_operations():

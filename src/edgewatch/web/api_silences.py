@@ -358,11 +358,13 @@ def _links(ctx: AppContext) -> AckLinks | None:
     return links if isinstance(links, AckLinks) else None
 
 
+_HTML: dict[str, Any] = {"application/json": {}, "text/html": {}}
 LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "A page (HTML) or, for JSON, the acks"},
-    400: {"model": ErrorBody, "description": "Not a form, or a bad one"},
-    403: {"model": ErrorBody, "description": "Bad, forged or expired link"},
-    503: {"model": ErrorBody, "description": NOT_RUNNING},
+    # Errors are a page for a browser (Accept: text/html), else the JSON error shape.
+    400: {"model": ErrorBody, "content": _HTML, "description": "Not a form, or a bad one"},
+    403: {"model": ErrorBody, "content": _HTML, "description": "Bad, forged or expired link"},
+    503: {"model": ErrorBody, "content": _HTML, "description": NOT_RUNNING},
 }
 
 

@@ -43,7 +43,8 @@ def parse_time_param(name: str, text: str | None, default_ms: int) -> int:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
         seconds = parsed.timestamp()
-    if not math.isfinite(seconds):
+    # seconds * 1000 of a finite float near its maximum is infinite: test it too.
+    if not math.isfinite(seconds) or not math.isfinite(seconds * 1000):
         raise bad_param(name, f'cannot parse "{text}" to a valid timestamp')
     ms = round(seconds * 1000)
     if not MIN_TIME_MS <= ms <= MAX_TIME_MS:
