@@ -19,6 +19,7 @@ from edgewatch.web import (
 from edgewatch.web.auth import install_auth
 from edgewatch.web.context import AppContext
 from edgewatch.web.errors import install_error_handlers
+from edgewatch.web.pages import install_pages
 
 DESCRIPTION = """\
 edgewatch's HTTP API: Prometheus-compatible queries under `/api/v1`, the
@@ -49,5 +50,6 @@ def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
         api_silences,
     ):
         app.include_router(module.router)
+    install_pages(app)  # the dashboard's HTML pages and /static
     install_auth(app, ctx, loopback=loopback)
     return app

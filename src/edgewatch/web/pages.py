@@ -1,0 +1,119 @@
+"""The dashboard's HTML pages (Jinja2) and their static assets under ``/static/``.
+
+Every page is a server-rendered shell; its data comes from the JSON API, fetched by
+the page's own ES module (``static/js/pages/*.js``). Templates hold no inline script
+or style, so the pages are served with a strict Content-Security-Policy: scripts,
+styles, fetches and the live stream only from this origin. Values that are user
+input (label values, check messages) are inserted by the scripts with
+``textContent`` only. See docs/dashboard.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+import edgewatch
+from edgewatch.web.auth import current_principal
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+
+# 'self' only: no inline script or style, no eval, no other origin. uPlot sets
+# element styles through the CSSOM (allowed); PNG export draws to a blob: URL.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "manifest-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    name: str  # template and script name
+    title: str
+    placeholder: bool = False  # in the nav, not built yet
+
+
+PAGES = (
+    Page("/", "overview", "Overview"),
+    Page("/explore", "explore", "Metrics"),
+    Page("/health", "health", "Health"),
+    Page("/processes", "processes", "Processes"),
+    Page("/alerts", "alerts", "Alerts", placeholder=True),
+    Page("/reports", "reports", "Reports"),
+)
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+router = APIRouter(include_in_schema=False)
+
+
+def _render(request: Request, page: Page, **extra: object) -> HTMLResponse:
+    principal = current_principal(request)
+    context = {
+        "page": page,
+        "pages": PAGES,
+        "version": edgewatch.__version__,
+        "user": principal.name if principal.via != "anonymous" else "",
+        "role": principal.role or "",
+        **extra,
+    }
+    response = templates.TemplateResponse(request, f"{page.name}.html", context)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _page_route(page: Page) -> None:
+    async def handler(request: Request) -> HTMLResponse:
+        return _render(request, page)
+
+    handler.__name__ = f"page_{page.name}"
+    router.add_api_route(page.path, handler, methods=["GET"], response_class=HTMLResponse)
+
+
+for _page in PAGES:
+    _page_route(_page)
+
+LOGIN = Page("/login", "login", "Log in")
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    failed: Annotated[bool, Query()] = False,
+    next_: Annotated[str, Query(alias="next", max_length=2048)] = "/",
+) -> HTMLResponse:
+    # Only a local path: never an open redirect to another site.
+    local = next_.startswith("/") and not next_.startswith(("//", "/\\"))
+    target = next_ if local else "/"
+    return _render(request, LOGIN, failed=failed, next=target)
+
+
+def install_pages(app: FastAPI) -> None:
+    """Add the dashboard's pages and ``/static/`` to ``app``."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,96 @@
+// Live charts from specs: history from /api/v1/query_range once, then the live stream's
+// samples appended (never re-fetching history). A chart stays hidden until it has data.
+//
+// spec: {id, title, unit, sources: [{query, name, match, counter, accept, label}]}
+//   query: PromQL for the history (a rate() for counters); name + match: the live
+//   samples it takes; counter: live values become per-second rates; accept(labels):
+//   optional filter; label(labels): the legend text.
+
+import { TimeChart, queryRange, seriesKey, stepFor } from "./chart.js";
+import { labelsMatch, subscribe } from "./live.js";
+import { el, fetchJSON } from "./ui.js";
+
+function strip(metric) {
+  const { __name__: _, ...labels } = metric;
+  return labels;
+}
+
+class LiveChart {
+  constructor(grid, spec, maxPoints) {
+    this.spec = spec;
+    this.previous = new Map(); // counter series key -> [ms, raw value]
+    this.chartBox = el("div", { className: "chart" });
+    this.card = el(
+      "section",
+      { className: "card chart-card", id: `chart-${spec.id}`, hidden: true, attrs: { "aria-label": spec.title } },
+      el("div", { className: "chart-head" }, el("h3", {}, spec.title)),
+      this.chartBox,
+    );
+    grid.append(this.card);
+    this.chart = new TimeChart(this.chartBox, { title: spec.title, unit: spec.unit, maxPoints });
+  }
+
+  key(source, labels) {
+    return `${source.name}|${seriesKey(labels)}`;
+  }
+
+  async loadHistory(startS, endS, stepS) {
+    const series = [];
+    for (const source of this.spec.sources) {
+      const result = await queryRange(fetchJSON, source.query, startS, endS, stepS);
+      for (const r of result) {
+        const labels = strip(r.metric);
+        if (source.accept && !source.accept(labels)) continue;
+        series.push({ key: this.key(source, labels), label: source.label(labels), points: r.points });
+      }
+    }
+    this.chart.setHistory(series);
+    if (series.length) this.card.hidden = false;
+  }
+
+  take(ms, samples) {
+    const values = new Map();
+    for (const source of this.spec.sources) {
+      for (const s of samples) {
+        if (s.name !== source.name || !labelsMatch(s.labels, source.match)) continue;
+        if (source.accept && !source.accept(s.labels)) continue;
+        const key = this.key(source, s.labels);
+        let value = s.value;
+        if (source.counter) {
+          const prev = this.previous.get(key);
+          this.previous.set(key, [ms, s.value]);
+          if (!prev || value === null || prev[1] === null || value < prev[1] || ms <= prev[0]) value = null;
+          else value = (value - prev[1]) / ((ms - prev[0]) / 1000);
+        }
+        values.set(key, { label: source.label(s.labels), value });
+      }
+    }
+    if (this.chart.append(ms, values)) this.card.hidden = false;
+  }
+}
+
+// Builds the charts in `grid`; history over the last `rangeS` seconds. Resolves once
+// the history is in; `onEmpty(bool)` says whether no chart has data.
+export async function startLiveCharts(grid, specs, { rangeS = 900, maxPoints = 3600, onEmpty = () => {} } = {}) {
+  const charts = specs.map((spec) => new LiveChart(grid, spec, maxPoints));
+  const pending = [];
+  let loaded = false;
+  const update = () => onEmpty(charts.every((c) => c.card.hidden));
+  subscribe((ms, samples) => {
+    if (!loaded) {
+      pending.push([ms, samples]);
+      return;
+    }
+    for (const chart of charts) chart.take(ms, samples);
+    update();
+  });
+  const endS = Math.floor(Date.now() / 1000);
+  const startS = endS - rangeS;
+  const stepS = stepFor(startS, endS, rangeS);
+  const results = await Promise.allSettled(charts.map((c) => c.loadHistory(startS, endS, stepS)));
+  for (const r of results) if (r.status === "rejected") console.warn("edgewatch: history failed:", r.reason);
+  loaded = true;
+  for (const [ms, samples] of pending.splice(0)) for (const chart of charts) chart.take(ms, samples);
+  update();
+  return charts;
+}
