@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from edgewatch.alerting.loading import load_rule_groups
+from edgewatch.alerting.service import AlertingService
 from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
@@ -47,6 +49,7 @@ from edgewatch.web.audit import AuditLog
 from edgewatch.web.auth import auth_configured
 from edgewatch.web.context import AppContext
 from edgewatch.web.server import HttpServer, ListenError, is_loopback, stop_and_wait, url_host
+from edgewatch.web.sessions import load_or_create_key
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +87,11 @@ class Agent:
         self.serve_http = serve_http
         self.hub = LiveHub()
         self.health: HealthMonitor | None = None
+        self.alerting: AlertingService | None = None
         self._events: HealthEvents | None = None
         self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._alerting_task: asyncio.Task[None] | None = None
         self._context: AppContext | None = None
         self._families: dict[str, MetricFamily] = {}
         self._ready = False
@@ -164,6 +169,7 @@ class Agent:
         self._built = {}
         try:
             self._start_health(store)
+            self._start_alerting(store)
             self._start_http()
             async with self._reload_lock:
                 collectors = await self._build_collectors(self.config)
@@ -210,6 +216,9 @@ class Agent:
                 log.warning("store settings changed; they apply after a restart")
             if new.health != self.config.health:
                 log.warning("health checks changed; they apply after a restart")
+            alerting_keys = ("alerting", "receivers", "route", "inhibit_rules", "notify")
+            if any(getattr(new, k) != getattr(self.config, k) for k in alerting_keys):
+                log.warning("alerting settings changed; they apply after a restart")
             self._apply_config(new)
             self._budget.budget_ratio = new.agent.cpu_budget
             _apply_log_level(self._log_level or new.log_level)
@@ -276,6 +285,27 @@ class Agent:
         if self.config.health.checks:
             self._spawn(self.health.run())
             log.info("health: %d checks", len(self.config.health.checks))
+
+    def _start_alerting(self, store: Store) -> None:
+        """The alert engine: rules over the store, notifications through the outbox.
+        A rule file that does not load stops the start (ConfigError), like the config."""
+        groups = load_rule_groups(self.config.alerting)
+        service = self.alerting = AlertingService(
+            self.config,
+            groups,
+            db_path=self.store_path,
+            engine=Engine(store, self.config.query),
+            sink=self._ingest,
+            clock=self._clock.time,
+            ack_secret=load_or_create_key(self.data_dir),
+        )
+        ctx = self._context
+        if ctx is not None:
+            ctx.alerting = service
+            ctx.silences = service.silences
+            ctx.acks = service.acks
+            ctx.ack_links = service.ack_links
+        self._alerting_task = asyncio.create_task(service.run(), name="edgewatch-alerting")
 
     def _in_maintenance(self, now_s: float) -> bool:
         return bool(maintenance_active(self.config.maintenance, round(now_s * 1000)))
@@ -441,6 +471,13 @@ class Agent:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.alerting is not None:
+            self.alerting.stop()
+            if self._alerting_task is not None:
+                await asyncio.gather(self._alerting_task, return_exceptions=True)
+                self._alerting_task = None
+            self.alerting.close()
+            self.alerting = None
         if self._events is not None:
             await self._events.flush()  # the last state changes reach the file
             self._events.close()

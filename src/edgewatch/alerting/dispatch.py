@@ -210,8 +210,18 @@ class Dispatcher:
 
     # -- output ----------------------------------------------------------------------
 
-    def tick(self, now_ms: int) -> list[Notification]:
-        """The notifications due at ``now_ms`` (call every second)."""
+    def tick(
+        self,
+        now_ms: int,
+        deliver: Callable[[Sequence[Notification]], None] | None = None,
+    ) -> list[Notification]:
+        """The notifications due at ``now_ms`` (call every second).
+
+        ``deliver`` (the outbox's enqueue) is handed them before the dispatcher saves
+        that they were sent: a crash in between sends them again after the restart
+        (at least once; the outbox's dedupe key stops a second delivery), never zero
+        times.
+        """
         touched = self._settle(now_ms)
         tick = _Tick(self, now_ms)
         out: list[Notification] = []
@@ -229,6 +239,8 @@ class Dispatcher:
             if flushed or len(out) > before:
                 touched.append(group)
         dropped = self._forget_resolved()
+        if deliver is not None and out:
+            deliver(out)
         if self._log is not None and (touched or gone or dropped):
             with self._log.transaction() as w:
                 w.put_groups(touched)

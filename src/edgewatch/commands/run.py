@@ -14,6 +14,7 @@ from edgewatch.errors import UsageError
 from edgewatch.store import StoreError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET_LOGGERS = ("httpx", "httpcore")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -59,6 +60,10 @@ def run_cmd(
     address = parse_listen(listen) if listen is not None else config.listen_address()
     level = (log_level or config.log_level).upper()
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    # httpx logs every request with its full URL at INFO: webhook and ntfy URLs carry
+    # tokens. The channels log their own, redacted, lines.
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     directory = resolve_data_dir(data_dir, config)
     agent = Agent(config, directory, config_path=config_path, listen=address, log_level=log_level)
     try:
