@@ -31,6 +31,7 @@ LAST_10M = STEPS >= N - 20
 # Metrics that edgewatch's alerting and notification code emits (documented with them).
 OWN_ALERTING_METRICS = {
     "edgewatch_notify_failed_total",
+    "edgewatch_notify_retried_total",
     "edgewatch_notify_given_up_total",
     "edgewatch_rule_evaluation_failures_total",
 }
@@ -77,7 +78,8 @@ def _trouble() -> Data:
     _put(d, "edgewatch_samples_ingested_total", np.where(LAST_10M, np.nan, _counter(500)))
     _put(d, "edgewatch_store_write_errors_total", _counter(1))
     _put(d, "edgewatch_store_dropped_samples_total", 0)
-    _put(d, "edgewatch_notify_failed_total", _counter(1), receiver="email")
+    _put(d, "edgewatch_notify_failed_total", 0, receiver="email")
+    _put(d, "edgewatch_notify_retried_total", _counter(1), receiver="email")
     _put(d, "edgewatch_notify_given_up_total", np.where(LAST_10M, 1.0, 0.0), receiver="email")
     _put(d, "edgewatch_rule_evaluation_failures_total", _counter(1), rule_group="g", rule="r")
     _put(d, "node_timex_sync_status", 0)
@@ -116,6 +118,7 @@ def _healthy() -> Data:
     _put(d, "edgewatch_store_write_errors_total", 1)
     _put(d, "edgewatch_store_dropped_samples_total", 0)
     _put(d, "edgewatch_notify_failed_total", 3, receiver="email")
+    _put(d, "edgewatch_notify_retried_total", 7, receiver="email")
     _put(d, "edgewatch_notify_given_up_total", 0, receiver="email")
     _put(d, "edgewatch_rule_evaluation_failures_total", 0, rule_group="g", rule="r")
     _put(d, "node_timex_sync_status", 1)
