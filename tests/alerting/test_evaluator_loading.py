@@ -51,3 +51,21 @@ def test_external_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="not an http"):
         AlertingConfig(external_url="shop-12")
     assert AlertingConfig(external_url="http://d:9100/").external_url == "http://d:9100"
+
+
+def test_a_user_rule_replaces_the_builtin_rule_of_the_same_alert_name(tmp_path: Path) -> None:
+    builtin = load_rule_groups(AlertingConfig())
+    names = [r.alert for g in builtin for r in g.group.rules]
+    assert "DiskAlmostFull" in names
+    file = tmp_path / "mine.yml"
+    file.write_text(
+        "groups:\n  - name: mine\n    rules:\n"
+        "      - alert: DiskAlmostFull\n        expr: vector(1) > 0.5\n"
+    )
+    groups = load_rule_groups(AlertingConfig(rule_files=[file]))
+    found = [
+        (g.source, r.expr) for g in groups for r in g.group.rules if r.alert == "DiskAlmostFull"
+    ]
+    assert found == [(str(file), "vector(1) > 0.5")]
+    others = [r.alert for g in groups if g.source == BUILTIN for r in g.group.rules]
+    assert sorted(others) == sorted(n for n in names if n != "DiskAlmostFull")

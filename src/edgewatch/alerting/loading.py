@@ -22,8 +22,11 @@ _GLOB_CHARS = frozenset("*?[")
 def load_rule_groups(config: AlertingConfig) -> list[LoadedGroup]:
     """Every group of the built-in pack (when on) and of ``config.rule_files``.
 
-    Raises ``ConfigError`` listing the problems of every bad file.
+    A rule of the configured files replaces the built-in rule with the same alert
+    name (the way to change a default threshold). Raises ``ConfigError`` listing the
+    problems of every bad file.
     """
+    builtin: list[LoadedGroup] = []
     groups: list[LoadedGroup] = []
     issues: list[ConfigIssue] = []
     if config.default_rules:
@@ -34,7 +37,7 @@ def load_rule_groups(config: AlertingConfig) -> list[LoadedGroup]:
             except ConfigError as err:
                 issues.extend(err.errors)
             else:
-                groups.extend(LoadedGroup(BUILTIN, g) for g in rules.groups)
+                builtin.extend(LoadedGroup(BUILTIN, g) for g in rules.groups)
     for path in rule_paths(config.rule_files):
         try:
             rules = load_rule_file(path)
@@ -44,7 +47,21 @@ def load_rule_groups(config: AlertingConfig) -> list[LoadedGroup]:
             groups.extend(LoadedGroup(str(path), g) for g in rules.groups)
     if issues:
         raise ConfigError(issues)
-    return groups
+    return _without_overridden(builtin, groups) + groups
+
+
+def _without_overridden(builtin: list[LoadedGroup], user: list[LoadedGroup]) -> list[LoadedGroup]:
+    """The built-in groups minus the alerting rules the user's files redefine."""
+    names = {r.alert for g in user for r in g.group.rules if r.alert is not None}
+    out: list[LoadedGroup] = []
+    for loaded in builtin:
+        rules = [r for r in loaded.group.rules if r.alert is None or r.alert not in names]
+        if len(rules) < len(loaded.group.rules):
+            dropped = sorted({r.name for r in loaded.group.rules} - {r.name for r in rules})
+            log.info("rule files override built-in rules: %s", ", ".join(dropped))
+        if rules:
+            out.append(LoadedGroup(loaded.source, loaded.group.model_copy(update={"rules": rules})))
+    return out
 
 
 def rule_paths(patterns: list[Path]) -> list[Path]:
