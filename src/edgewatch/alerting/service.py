@@ -200,17 +200,32 @@ class AlertingService:
         return notices
 
     async def _dispatch_loop(self) -> None:
+        failing = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # the store file busy or broken: keep ticking
+                if not failing:  # logged once per run of failures
+                    log.exception("alert dispatch failed; retrying every %gs", TICK_S)
+                failing = True
+            else:
+                if failing:
+                    log.info("alert dispatch works again")
+                failing = False
 
     async def flush(self) -> list[Notification]:
-        """Tick the dispatcher and put what it sends into the outbox."""
-        due = self.dispatcher.tick(self._now_ms())
+        """Tick the dispatcher and put what it sends into the outbox.
+
+        The outbox takes the notifications before the dispatcher records them as
+        sent (``tick``'s ``deliver``), so a failed enqueue or a crash in between
+        sends them again after a restart rather than never. Like the dispatcher's
+        own log, this short write runs on the loop: the dispatcher is not
+        thread-safe."""
+        due = self.dispatcher.tick(self._now_ms(), self._enqueue)
         if due:
-            await asyncio.to_thread(self._enqueue, due)
             self.outbox.wake()
         return due
 
