@@ -113,6 +113,7 @@ def test_alert_fires_after_for_grouped_sent_once_and_repeated(
         assert all(a["endsAt"] == ZERO_TIME for a in body["alerts"])
         assert all(a["startsAt"] == rfc3339(round((p.clock.t - 5) * 1000)) for a in body["alerts"])
         assert body["ackURL"].startswith(f"{EXTERNAL_URL}/")
+        assert body["externalURL"] == EXTERNAL_URL
 
         (message,) = smtp.inbox.messages()
         assert message["Subject"] == "[FIRING:2] DiskFull"

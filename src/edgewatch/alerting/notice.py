@@ -90,6 +90,8 @@ class Notification:
     kind: NotificationKind = NotificationKind.NOTIFY
     ack_url: str = ""
     """A signed link that acknowledges the group's alerts (empty: none configured)."""
+    external_url: str = ""
+    """The dashboard's URL (``alerting.external_url``; empty: not configured)."""
 
     @property
     def status(self) -> NoticeStatus:

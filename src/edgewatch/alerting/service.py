@@ -230,11 +230,12 @@ class AlertingService:
         return due
 
     def _enqueue(self, notifications: Sequence[Notification]) -> None:
+        external_url = self.config.alerting.external_url
         for notification in notifications:
-            if notification.receiver not in self._channels:
+            if notification.receiver in self._channels:
+                self.outbox.enqueue(replace(notification, external_url=external_url))
+            elif self.routed:  # config validation makes this a bug, not a user error
                 log.error("notification for unknown receiver %s dropped", notification.receiver)
-                continue
-            self.outbox.enqueue(notification)
 
     async def _stats_loop(self) -> None:
         if self._sink is None:

@@ -59,7 +59,7 @@ def webhook_payload(
         "groupLabels": dict(n.group_labels),
         "commonLabels": n.common_labels(),
         "commonAnnotations": n.common_annotations(),
-        "externalURL": external_url,
+        "externalURL": external_url or n.external_url,
         "alerts": [alert_json(a) for a in alerts],
         "ackURL": n.ack_url,
         "kind": n.kind.value,
@@ -98,6 +98,7 @@ def to_record(n: Notification) -> str:
         "created_ms": n.created_ms,
         "kind": n.kind.value,
         "ack_url": n.ack_url,
+        "external_url": n.external_url,
         "alerts": [
             {
                 "labels": dict(a.labels),
@@ -139,6 +140,7 @@ def from_record(text: str) -> Notification:
             created_ms=int(data["created_ms"]),
             kind=NotificationKind(data["kind"]),
             ack_url=str(data["ack_url"]),
+            external_url=str(data.get("external_url", "")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed outbox record: {type(exc).__name__}: {exc}") from exc
