@@ -88,7 +88,7 @@ def alert_view(notice: Notice, now_ms: int) -> AlertView:
 
 
 def template_context(notification: Notification) -> dict[str, Any]:
-    """The variables every template gets (documented in docs/notify_email.md)."""
+    """The variables every template gets (documented in docs/notify.md, "Message templates")."""
     alerts = [alert_view(a, notification.created_ms) for a in notification.alerts]
     return {
         "status": notification.status.value,
