@@ -8,10 +8,14 @@ the store; its own tests cover its limits and errors).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from pathlib import Path
 
 import pytest
 import schemathesis
+from alerts_helpers import evaluate, put_temps, start_alerting
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -25,8 +29,7 @@ from schemathesis.checks import (
 from web_helpers import running_app
 
 from edgewatch.alerting.ack_link import AckLinks
-from edgewatch.alerting.acks import AckStore
-from edgewatch.alerting.silences import SilenceStore
+from edgewatch.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +47,14 @@ EXCLUDED = {("GET", "/api/stream"), ("POST", "/api/push")}
 def test_no_server_error_and_no_response_outside_the_schema(tmp_path: Path) -> None:
     failures: list[str] = []
     tested: list[str] = []
-    with running_app(tmp_path) as (client, ctx):
-        # The alerting routes' stores, as the agent sets them (the app reads them per request).
-        ctx.silences = SilenceStore(tmp_path)
-        ctx.acks = AckStore(tmp_path)
+    with running_app(tmp_path) as (client, ctx), contextlib.ExitStack() as stack:
+        # A real alerting engine with alerts, its stores and the ack links, as the agent
+        # sets them (the app reads them per request).
+        assert isinstance(ctx.store, Store)
+        put_temps(ctx.store, round(time.time() * 1000), {"cpu": 60, "gpu": 45})
+        service = start_alerting(ctx, ctx.store, clock=time.time)
+        stack.callback(service.close)
+        asyncio.run(evaluate(service))
         ctx.ack_links = AckLinks(b"k" * 32, "http://127.0.0.1:8700")
         base = str(client.base_url)
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
@@ -81,4 +88,5 @@ def test_no_server_error_and_no_response_outside_the_schema(tmp_path: Path) -> N
     assert "GET /api/v1/query_range" in tested
     assert "POST /api/v1/query_range" in tested
     assert "GET /api/system" in tested
+    assert "GET /api/alerts" in tested and "GET /api/notifications" in tested
     assert not failures, "\n\n".join(failures)

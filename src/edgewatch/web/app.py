@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 import edgewatch
 from edgewatch.web import (
+    api_alerts,
     api_checks,
     api_export,
     api_health,
@@ -48,6 +49,7 @@ def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
         api_metrics,
         api_push,
         api_silences,
+        api_alerts,
     ):
         app.include_router(module.router)
     install_pages(app)  # the dashboard's HTML pages and /static

@@ -64,7 +64,7 @@ PAGES = (
     Page("/explore", "explore", "Metrics"),
     Page("/health", "health", "Health"),
     Page("/processes", "processes", "Processes"),
-    Page("/alerts", "alerts", "Alerts", placeholder=True),
+    Page("/alerts", "alerts", "Alerts"),
     Page("/reports", "reports", "Reports"),
 )
 
@@ -80,6 +80,9 @@ def _render(request: Request, page: Page, **extra: object) -> HTMLResponse:
         "version": edgewatch.__version__,
         "user": principal.name if principal.via != "anonymous" else "",
         "role": principal.role or "",
+        # Whether the agent runs the alerting engine (the alerts page reads its API).
+        "alerting": getattr(request.app.state, "ctx", None) is not None
+        and request.app.state.ctx.alerting is not None,
         **extra,
     }
     response = templates.TemplateResponse(request, f"{page.name}.html", context)
