@@ -58,6 +58,7 @@ bench: test-deps
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/agent_overhead.py
+	$(BIN)/python bench/alerting.py
 
 docs: install
 	$(BIN)/python docs/gen_cli.py > docs/cli.md
