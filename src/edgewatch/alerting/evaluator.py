@@ -218,6 +218,7 @@ class RuleEvaluator:
             data_expr=rr.data_expr,
             render=self._render,
             limit=runtime.loaded.group.limit,
+            external_labels=self.external_labels,
         )
         kept: dict[str, StoredAlert] = {}
         for o in observed:

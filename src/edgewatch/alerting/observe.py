@@ -120,8 +120,14 @@ def observe(
     data_expr: str,
     render: Render,
     limit: int = 0,
+    external_labels: Mapping[str, str] | None = None,
 ) -> list[Observed]:
-    """One evaluation of alerting rule ``rule`` for each of its alerts, new or tracked."""
+    """One evaluation of alerting rule ``rule`` for each of its alerts, new or tracked.
+
+    An alert's fingerprint covers ``external_labels`` under its own labels, as the
+    notices sent carry them: the API, the CLI, acks and the dispatcher name an alert
+    by the same id."""
+    external = dict(external_labels or {})
     found = vector_of(engine.instant(rule.expr, query_ms))
     if limit and len(found) > limit:
         raise RuleError(f"exceeded limit of {limit} with {len(found)} alerts")
@@ -137,7 +143,7 @@ def observe(
         labels = _alert_labels(rule, series_labels, value, render)
         if severity is not None:
             labels["severity"] = severity
-        fp = identity(labels)
+        fp = identity({**external, **labels})
         if fp in out:
             raise RuleError(
                 "vector contains metrics with the same labelset after applying alert labels"
@@ -174,7 +180,7 @@ def observe(
     if nodata and not data and not out:
         # The data vanished before any alert: one alert with the rule's labels says so.
         labels = _alert_labels(rule, {}, None, render)
-        fp = identity(labels)
+        fp = identity({**external, **labels})
         annotations = {
             name: _render_without_value(render, text, labels, data_expr)
             for name, text in rule.annotations.items()
