@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote_plus
 
-from edgewatch.alerting.lifecycle import AlertPolicy, AlertState, Transition, step
+from edgewatch.alerting.lifecycle import Alert, AlertPolicy, AlertState, Transition, rebase, step
 from edgewatch.alerting.notice import Notice
 from edgewatch.alerting.observe import RuleError, data_expression, observe, vector_of
 from edgewatch.alerting.render import render_template
@@ -152,6 +152,8 @@ class RuleEvaluator:
         self.external_url = external_url.rstrip("/")
         self._timer = timer
         self._runtime: dict[str, _GroupRuntime] = {}
+        self._restored: set[tuple[str, str]] = set()  # alerts loaded, not yet evaluated
+        self._clock_warned = False
         for loaded in self.groups:
             if loaded.key in self._runtime:
                 raise ValueError(f"rule group {loaded.key!r} is loaded twice")
@@ -163,6 +165,7 @@ class RuleEvaluator:
         rules = {r.key: r for g in self._runtime.values() for r in g.rules if r.policy}
         for saved in state.load(rules):
             rules[saved.rule_key].alerts[saved.fingerprint] = saved
+            self._restored.add((saved.rule_key, saved.fingerprint))
         count = sum(len(r.alerts) for r in rules.values())
         if count:
             log.info("alerts: restored %d alerts from %s", count, state.path)
@@ -223,7 +226,8 @@ class RuleEvaluator:
         kept: dict[str, StoredAlert] = {}
         for o in observed:
             old = rr.alerts.get(o.fingerprint)
-            alert, transitions = step(None if old is None else old.alert, o.observation, policy)
+            before = None if old is None else self._as_of(rr.key, old, time_s)
+            alert, transitions = step(before, o.observation, policy)
             if o.labels is not None:
                 labels, annotations = dict(o.labels), dict(o.annotations or {})
             elif old is not None:
@@ -257,6 +261,30 @@ class RuleEvaluator:
             if old is None or runtime.dirty or old.persisted_form() != new.persisted_form():
                 ch.upserts.append(new)
         rr.alerts = kept
+
+    def _as_of(self, rule_key: str, old: StoredAlert, now_s: float) -> Alert:
+        """The lifecycle state to step from at ``now_s``.
+
+        Restored from the file, an alert counts its missing data from the restart, not
+        from its last saved change (a steady alert is not rewritten): a restart is not
+        a data gap. After the wall clock stepped back (NTP correcting a board without
+        a real-time clock), its times are brought back to now instead of the rule
+        failing until the clock catches up.
+        """
+        alert = old.alert
+        if (rule_key, old.fingerprint) in self._restored:
+            self._restored.discard((rule_key, old.fingerprint))
+            seen = alert.data_seen_s
+            alert = replace(alert, data_seen_s=now_s if seen is None else max(seen, now_s))
+        if alert.evaluated_s is not None and now_s < alert.evaluated_s:
+            if not self._clock_warned:
+                log.warning(
+                    "alerts: the clock stepped back %.0f s; alert timers restart from now",
+                    alert.evaluated_s - now_s,
+                )
+                self._clock_warned = True
+            alert = rebase(alert, now_s)
+        return alert
 
     def _recording(self, rr: _RuleRuntime, query_ms: int, limit: int) -> list[Sample]:
         found = vector_of(self.engine.instant(rr.rule.expr, query_ms))

@@ -349,3 +349,23 @@ def _detect_flapping(
     kind = TransitionKind.FLAPPING_STARTED if flapping else TransitionKind.FLAPPING_STOPPED
     marker = Transition(now, new.state, new.state, new.last_value, kind=kind, severity=new.severity)
     return new, [*changes, marker]
+
+
+def rebase(alert: Alert, now_s: float) -> Alert:
+    """``alert`` as seen from ``now_s`` after the clock stepped back before its last
+    evaluation: every time after ``now_s`` becomes ``now_s``. A pending timer restarts
+    from the step, a firing alert stays firing, a keep_firing_for count restarts."""
+
+    def clamp(t: float | None) -> float | None:
+        return None if t is None else min(t, now_s)
+
+    return replace(
+        alert,
+        active_since=clamp(alert.active_since),
+        fired_at=clamp(alert.fired_at),
+        resolved_at=clamp(alert.resolved_at),
+        evaluated_s=clamp(alert.evaluated_s),
+        data_seen_s=clamp(alert.data_seen_s),
+        keep_firing_until=None,
+        change_times=tuple(min(t, now_s) for t in alert.change_times),
+    )
