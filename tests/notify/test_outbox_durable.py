@@ -109,7 +109,10 @@ def test_only_the_failed_channel_of_a_receiver_is_retried(tmp_path: Path) -> Non
 def test_a_later_message_of_a_group_waits_for_the_earlier(tmp_path: Path) -> None:
     clock = Clock()
     with Receiver([500]) as receiver:
-        outbox = open_outbox(tmp_path / "edgewatch.db", webhooks(receiver.url), clock)
+        # One at a time: the receiver's 500 must meet "fire", not a parallel "other".
+        outbox = open_outbox(
+            tmp_path / "edgewatch.db", webhooks(receiver.url), clock, max_parallel=1
+        )
         outbox.enqueue(notification("fire", status="firing"))
         outbox.enqueue(notification("resolve", status="resolved"))
         outbox.enqueue(notification("other", group_key="g2"))
