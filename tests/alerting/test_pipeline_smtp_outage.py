@@ -185,3 +185,26 @@ def test_running_service_keeps_dispatching_after_a_failed_flush(
 
     with pipeline(tmp_path, cfg, RULES, clock=Clock()) as p:
         asyncio.run(scenario(p))
+
+
+def test_notification_the_outbox_refused_is_sent_at_the_next_tick(
+    tmp_path: Path, hook: Receiver, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running agent keeps what the outbox refused (a locked file) and enqueues it
+    at the next tick, once."""
+    cfg = config([ops(hook, smtp)], ROUTE)
+
+    async def scenario(p: Pipeline) -> None:
+        await p.step(0, FULL)  # pending
+        with monkeypatch.context() as patch:
+            patch.setattr(p.svc.outbox, "enqueue", refuse)
+            with pytest.raises(sqlite3.OperationalError):
+                await p.step(10, FULL)  # firing; the outbox refuses
+        assert hook.count() == 0
+        await p.step(1, FULL)  # the backlog goes first
+        assert len(hooks(hook, "/ops")) == 1 and len(smtp.inbox.envelopes) == 1
+        await p.run_for(60, FULL)
+        assert len(hooks(hook, "/ops")) == 1 and len(smtp.inbox.envelopes) == 1
+
+    with pipeline(tmp_path, cfg, RULES, clock=Clock()) as p:
+        asyncio.run(scenario(p))

@@ -50,6 +50,8 @@ TICK_S = 1.0
 """Seconds between two dispatcher ticks (group_wait and friends are counted in these)."""
 STATS_EVERY_S = 15.0
 """Seconds between two samples of the notifier's own counters."""
+MAX_BACKLOG = 1000
+"""Notifications held in memory while the outbox refuses writes; beyond, the oldest go."""
 COUNTERS = ("delivered", "failed", "given_up", "retried")
 """The outbox's counters, each a series ``edgewatch_notify_<name>_total{receiver}``."""
 
@@ -128,6 +130,7 @@ class AlertingService:
         )
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._backlog: list[Notification] = []  # what the outbox refused, retried first
 
     # -- running ---------------------------------------------------------------------
 
@@ -144,7 +147,10 @@ class AlertingService:
             for n in self.dispatcher.alerts()
             if n.status is NoticeStatus.FIRING and n.fingerprint not in known
         ]
-        self.dispatcher.update([*current, *ended], now_ms)
+        try:
+            self.dispatcher.update([*current, *ended], now_ms)
+        except Exception:  # the evaluations re-send every firing alert: recoverable
+            log.exception("alerting: the restored alerts could not be dispatched")
         if not self.routed:
             log.info("alerting: no route configured; alerts are shown but not sent")
         tasks = [
@@ -156,6 +162,8 @@ class AlertingService:
         tasks.append(asyncio.create_task(self._stats_loop(), name="notify-stats"))
         if self.deadman is not None:
             tasks.append(asyncio.create_task(self.deadman.run(self._stopping), name="deadman"))
+        for task in tasks:
+            task.add_done_callback(_log_unexpected_end)
         log.info(
             "alerting: %d rule groups, %d receivers",
             len(self.evaluator.groups),
@@ -179,11 +187,19 @@ class AlertingService:
 
     async def _group_loop(self, group: LoadedGroup) -> None:
         interval = group.group.interval
+        failing = False
         while True:
             now = self._clock()
             # Aligned to the interval, like the collectors: evaluations land on round times.
             await asyncio.sleep(interval - (now % interval))
-            await self.evaluate(group)
+            try:
+                await self.evaluate(group)
+            except Exception:  # the store file busy or broken: the next interval retries
+                if not failing:
+                    log.exception("rule group %s: dispatching its alerts failed", group.key)
+                failing = True
+            else:
+                failing = False
 
     async def evaluate(self, group: LoadedGroup) -> list[Notice]:
         """Evaluate ``group`` now and dispatch what changed (also used by tests)."""
@@ -224,23 +240,55 @@ class AlertingService:
         sends them again after a restart rather than never. Like the dispatcher's
         own log, this short write runs on the loop: the dispatcher is not
         thread-safe."""
+        if self._backlog:
+            self._enqueue(())
         due = self.dispatcher.tick(self._now_ms(), self._enqueue)
         if due:
             self.outbox.wake()
         return due
 
     def _enqueue(self, notifications: Sequence[Notification]) -> None:
+        """Into the outbox; what it refuses (the file locked or broken) waits in memory
+        and goes first at the next tick (same dedupe keys: never twice), and the error
+        is raised on so the dispatcher does not record the tick."""
         external_url = self.config.alerting.external_url
-        for notification in notifications:
-            if notification.receiver in self._channels:
+        todo = [*self._backlog, *notifications]
+        self._backlog = []
+        for index, notification in enumerate(todo):
+            if notification.receiver not in self._channels:
+                if self.routed:  # config validation makes this a bug, not a user error
+                    log.error("notification for unknown receiver %s dropped", notification.receiver)
+                continue
+            try:
                 self.outbox.enqueue(replace(notification, external_url=external_url))
-            elif self.routed:  # config validation makes this a bug, not a user error
-                log.error("notification for unknown receiver %s dropped", notification.receiver)
+            except Exception as exc:
+                self._backlog = todo[index:][-MAX_BACKLOG:]
+                if len(todo) - index > MAX_BACKLOG:
+                    log.error(
+                        "outbox backlog full: %d notifications dropped",
+                        len(todo) - index - MAX_BACKLOG,
+                    )
+                log.warning(
+                    "outbox refused %d notifications, retried next tick: %s",
+                    len(self._backlog),
+                    exc,
+                )
+                # Raised on, so the dispatcher does not record them as sent: if the
+                # agent dies before the backlog drains, the restart sends them again.
+                raise
 
     async def _stats_loop(self) -> None:
         if self._sink is None:
             return
         while True:
+            try:
+                await self._sample_stats()
+            except Exception:  # self-metrics must never stop alerting
+                log.exception("alerting: the notifier's counters could not be sampled")
+            await asyncio.sleep(STATS_EVERY_S)
+
+    async def _sample_stats(self) -> None:
+        if self._sink is not None:
             stats = await asyncio.to_thread(self.outbox.stats)
             now_ms = self._now_ms()
             samples: list[Sample] = []
@@ -252,7 +300,6 @@ class AlertingService:
                     samples.append(Sample(key, float(counts.get(what, 0))))
             samples.append(Sample(SeriesKey.of("edgewatch_notify_pending"), float(stats.pending)))
             self._sink(now_ms, samples)
-            await asyncio.sleep(STATS_EVERY_S)
 
     # -- callbacks -------------------------------------------------------------------
 
@@ -288,3 +335,12 @@ class AlertingService:
             item.dedupe_key,
             item.receiver,
         )
+
+
+def _log_unexpected_end(task: asyncio.Task[None]) -> None:
+    """A loop of the engine that ended on its own (not cancelled) is a bug: say so."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("alerting: %s stopped: %s: %s", task.get_name(), type(exc).__name__, exc)
