@@ -89,7 +89,9 @@ def test_unreachable_and_slow_receivers_are_retryable() -> None:
 
 def test_describe_hides_credentials() -> None:
     config = WebhookConfig(url="https://bob:pw@hooks.example.org:8443/in/abc?token=t0k")
-    assert WebhookChannel(config).describe() == "webhook https://hooks.example.org:8443/in/abc"
+    assert WebhookChannel(config).describe() == "webhook https://hooks.example.org:8443/in/…"
+    slack = WebhookConfig(url="https://hooks.slack.com/services/T0123/B0456/XyZsecretTokenAbc")
+    assert WebhookChannel(slack).describe() == "webhook https://hooks.slack.com/services/…"
     assert redact_url("http://[::1]:80/p?q") == "http://[::1]:80/p"
 
 

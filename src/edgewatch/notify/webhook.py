@@ -26,7 +26,11 @@ _BODY_CHARS = 200
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host[:port]/path``: no user, password, query or fragment."""
+    """``scheme://host[:port]/first/…``: no user, password, query or fragment, and
+    of the path only its first segment.
+
+    For Slack, Discord, Teams or Mattermost incoming webhooks the rest of the path
+    *is* the credential, and these strings reach logs and the API."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
@@ -36,7 +40,9 @@ def redact_url(url: str) -> str:
     except ValueError:
         port = None
     netloc = host if port is None else f"{host}:{port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    first, _, rest = parts.path.lstrip("/").partition("/")
+    path = f"/{first}/…" if rest else (f"/{first}" if first else parts.path)
+    return f"{parts.scheme}://{netloc}{path}"
 
 
 def _scrub(text: str, url: str) -> str:
