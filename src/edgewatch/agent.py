@@ -32,6 +32,7 @@ from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.errors import UsageError
+from edgewatch.export.remote_write import RemoteWriteService
 from edgewatch.health.events import HealthEvents
 from edgewatch.health.heartbeat import Heartbeats
 from edgewatch.health.model import CheckEnv
@@ -41,6 +42,7 @@ from edgewatch.maintenance import active as maintenance_active
 from edgewatch.model import Collector, MetricFamily, Sample
 from edgewatch.query import Engine
 from edgewatch.scheduler import Clock, Scheduler, SystemClock
+from edgewatch.sdnotify import SdNotifier
 from edgewatch.selfmon import SelfCollector
 from edgewatch.store import Store
 from edgewatch.store.store import DB_NAME
@@ -92,6 +94,8 @@ class Agent:
         self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._alerting_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._remote_write: RemoteWriteService | None = None
         self._context: AppContext | None = None
         self._families: dict[str, MetricFamily] = {}
         self._ready = False
@@ -159,7 +163,7 @@ class Agent:
                 await asyncio.to_thread(store.close)
                 self._store = None
                 raise
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(COLLECT_WORKERS, thread_name_prefix="ew-collect")
@@ -167,9 +171,12 @@ class Agent:
         store.start()
         installed = self._install_signals(loop)
         self._built = {}
+        notifier = SdNotifier.from_environ()  # systemd Type=notify + watchdog; no-op outside
         try:
+            self._spawn(notifier.watchdog_loop())  # pings only while this loop turns
             self._start_health(store)
             self._start_alerting(store)
+            self._start_remote_write(store)
             self._start_http()
             async with self._reload_lock:
                 collectors = await self._build_collectors(self.config)
@@ -183,9 +190,11 @@ class Agent:
                 names,
                 self.store_path,
             )
+            notifier.ready(f"running: {len(collectors)} collectors, {self.url or 'no web server'}")
             self._spawn(self._budget_loop())
             await self._stopping.wait()
         finally:
+            notifier.stopping("stopping")
             for sig in installed:
                 loop.remove_signal_handler(sig)
             await self._shutdown()
@@ -307,12 +316,30 @@ class Agent:
             ctx.ack_links = service.ack_links
         self._alerting_task = asyncio.create_task(service.run(), name="edgewatch-alerting")
 
+    def _start_remote_write(self, store: Store) -> None:
+        """One sender per remote_write endpoint, reading the store from its checkpoint."""
+        if self.config.remote_write:
+            service = self._remote_write = RemoteWriteService(
+                self.config.remote_write,
+                store,
+                db_path=self.store_path,
+                sink=self._ingest,
+                clock=self._clock.time,
+            )
+            service.start()
+
     def _in_maintenance(self, now_s: float) -> bool:
         return bool(maintenance_active(self.config.maintenance, round(now_s * 1000)))
 
     def _ingest(self, ts_ms: int, samples: Sequence[Sample]) -> None:
+        """Samples to the store (thread-safe) and the live hub (loop-only): a caller in
+        a worker thread (the rule evaluator) hands the hub's part to the loop."""
         self.store.append(ts_ms, samples)
-        self.hub.publish(ts_ms, samples)
+        loop = self._loop
+        if loop is None or _on_loop(loop):
+            self.hub.publish(ts_ms, samples)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self.hub.publish, ts_ms, list(samples))
 
     def _apply_config(self, new: Config) -> None:
         """Take a reloaded config; the web app sees it (and new query limits) at once."""
@@ -478,6 +505,9 @@ class Agent:
                 self._alerting_task = None
             self.alerting.close()
             self.alerting = None
+        if self._remote_write is not None:
+            await self._remote_write.close()  # before the store closes: cursors saved
+            self._remote_write = None
         if self._events is not None:
             await self._events.flush()  # the last state changes reach the file
             self._events.close()
@@ -491,6 +521,13 @@ class Agent:
             await asyncio.to_thread(self._store.close)
             self._store = None
         log.info("edgewatch stopped")
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # no loop in this thread: a worker
+        return False
 
 
 def collector_kwargs(section: BaseModel) -> dict[str, Any]:
