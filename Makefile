@@ -20,7 +20,7 @@ run: install
 	$(BIN)/edgewatch run $(ARGS)
 
 # Real peers the tests run against; installed with apt-get when root (CI is).
-DEB_PEERS := prometheus prometheus-alertmanager chromium
+DEB_PEERS := prometheus prometheus-alertmanager chromium systemd victoria-metrics
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test]'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import click
 
@@ -14,6 +15,8 @@ from edgewatch.errors import UsageError
 from edgewatch.store import StoreError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Under systemd, journald stamps every line itself: no second timestamp.
+JOURNAL_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 QUIET_LOGGERS = ("httpx", "httpcore")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -59,7 +62,7 @@ def run_cmd(
     config = load_config(config_path)  # ConfigError: one line per problem, exit 2
     address = parse_listen(listen) if listen is not None else config.listen_address()
     level = (log_level or config.log_level).upper()
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.basicConfig(level=level, format=log_format())
     # httpx logs every request with its full URL at INFO: webhook and ntfy URLs carry
     # tokens. The channels log their own, redacted, lines.
     for chatty in QUIET_LOGGERS:
@@ -76,3 +79,14 @@ def run_cmd(
     # The agent logs the dashboard's URL once it listens. Its refusals (a non-loopback
     # address without auth, an address in use) are UsageErrors: one line, exit 2.
     asyncio.run(agent.run())
+
+
+def log_format(environ: dict[str, str] | None = None) -> str:
+    """JOURNAL_LOG_FORMAT when stderr is the journal: systemd then sets JOURNAL_STREAM to
+    its ``device:inode`` (systemd.exec(5)), compared here as sd_journal_stream_fd advises."""
+    stream = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return LOG_FORMAT
+    return JOURNAL_LOG_FORMAT if stream == f"{st.st_dev}:{st.st_ino}" else LOG_FORMAT
