@@ -59,6 +59,7 @@ bench: test-deps
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/agent_overhead.py
 	$(BIN)/python bench/alerting.py
+	$(BIN)/python bench/remote_write.py
 
 docs: install
 	$(BIN)/python docs/gen_cli.py > docs/cli.md

@@ -32,6 +32,7 @@ from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.errors import UsageError
+from edgewatch.export.remote_write import RemoteWriteService
 from edgewatch.health.events import HealthEvents
 from edgewatch.health.heartbeat import Heartbeats
 from edgewatch.health.model import CheckEnv
@@ -94,6 +95,7 @@ class Agent:
         self._http_task: asyncio.Task[None] | None = None
         self._alerting_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._remote_write: RemoteWriteService | None = None
         self._context: AppContext | None = None
         self._families: dict[str, MetricFamily] = {}
         self._ready = False
@@ -174,6 +176,7 @@ class Agent:
             self._spawn(notifier.watchdog_loop())  # pings only while this loop turns
             self._start_health(store)
             self._start_alerting(store)
+            self._start_remote_write(store)
             self._start_http()
             async with self._reload_lock:
                 collectors = await self._build_collectors(self.config)
@@ -312,6 +315,18 @@ class Agent:
             ctx.acks = service.acks
             ctx.ack_links = service.ack_links
         self._alerting_task = asyncio.create_task(service.run(), name="edgewatch-alerting")
+
+    def _start_remote_write(self, store: Store) -> None:
+        """One sender per remote_write endpoint, reading the store from its checkpoint."""
+        if self.config.remote_write:
+            service = self._remote_write = RemoteWriteService(
+                self.config.remote_write,
+                store,
+                db_path=self.store_path,
+                sink=self._ingest,
+                clock=self._clock.time,
+            )
+            service.start()
 
     def _in_maintenance(self, now_s: float) -> bool:
         return bool(maintenance_active(self.config.maintenance, round(now_s * 1000)))
@@ -490,6 +505,9 @@ class Agent:
                 self._alerting_task = None
             self.alerting.close()
             self.alerting = None
+        if self._remote_write is not None:
+            await self._remote_write.close()  # before the store closes: cursors saved
+            self._remote_write = None
         if self._events is not None:
             await self._events.flush()  # the last state changes reach the file
             self._events.close()

@@ -9,6 +9,7 @@ from edgewatch.model import Collector
 def test_every_kind_loads_a_collector_with_a_default_interval() -> None:
     assert set(BUILTIN_COLLECTORS) == set(DEFAULT_INTERVALS) == {
         "cpu", "memory", "disk", "network", "sensors", "system", "processes", "services",
+        "nvidia", "jetson", "scrape",
     }  # fmt: skip
     for kind in BUILTIN_COLLECTORS:
         cls = load_collector_class(kind)

@@ -16,6 +16,9 @@ BUILTIN_COLLECTORS: Mapping[str, str] = MappingProxyType(
         "system": "edgewatch.collect.system:SystemCollector",
         "processes": "edgewatch.collect.processes:ProcessesCollector",
         "services": "edgewatch.collect.services:ServicesCollector",
+        "nvidia": "edgewatch.collect.nvidia:NvidiaCollector",
+        "jetson": "edgewatch.collect.jetson:JetsonCollector",
+        "scrape": "edgewatch.collect.scrape:ScrapeCollector",
     }
 )
 
@@ -31,6 +34,9 @@ DEFAULT_INTERVALS: Mapping[str, float] = MappingProxyType(
         "system": 15.0,
         "processes": 15.0,
         "services": 15.0,
+        "nvidia": 5.0,
+        "jetson": 5.0,
+        "scrape": 15.0,  # a target's own interval, when it sets one, wins
     }
 )
 

@@ -7,6 +7,7 @@ from pydantic import Field
 from edgewatch.collect.disk import DEFAULT_EXCLUDE_FSTYPES, DEFAULT_EXCLUDE_MOUNTPOINTS
 from edgewatch.collect.network import DEFAULT_EXCLUDE_DEVICES
 from edgewatch.config.fields import Regex, UnitName
+from edgewatch.config.scrape import ScrapeCollector
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration
 
@@ -97,6 +98,37 @@ class ServicesCollector(Section):
     )
 
 
+class NvidiaCollector(Section):
+    enabled: bool = Field(
+        default=True,
+        description="Collect NVIDIA GPU metrics through NVML; turns itself off (one log line) "
+        "where there is no NVIDIA driver or nvidia-ml-py.",
+    )
+    interval: Duration = Field(default=5.0, gt=0, description=_INTERVAL)
+    top_processes: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="Processes per GPU reported by name with their GPU memory; the rest are "
+        'summed as process="other" (bounds cardinality).',
+    )
+    retry_max: Duration = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait between two attempts to restart NVML after a GPU or the "
+        "driver went away (the wait starts at `interval` and doubles).",
+    )
+
+
+class JetsonCollector(Section):
+    enabled: bool = Field(
+        default=True,
+        description="Collect NVIDIA Jetson (Tegra) GPU, EMC, thermal, power-rail, nvpmodel and "
+        "fan figures from sysfs; turns itself off (one log line) on other machines.",
+    )
+    interval: Duration = Field(default=5.0, gt=0, description=_INTERVAL)
+
+
 class SelfCollector(Section):
     enabled: bool = Field(default=True, description=_ENABLED)
     interval: Duration = Field(default=15.0, gt=0, description=_INTERVAL)
@@ -125,6 +157,16 @@ class Collectors(Section):
     )
     services: ServicesCollector = Field(
         default_factory=ServicesCollector, description="systemd units named in `units`."
+    )
+    scrape: ScrapeCollector = Field(
+        default_factory=ScrapeCollector,
+        description="Local Prometheus endpoints (prometheus_client apps) scraped into the store.",
+    )
+    nvidia: NvidiaCollector = Field(
+        default_factory=NvidiaCollector, description="NVIDIA GPUs through NVML (DCGM names)."
+    )
+    jetson: JetsonCollector = Field(
+        default_factory=JetsonCollector, description="NVIDIA Jetson GPU, EMC, power, fan."
     )
     self: SelfCollector = Field(
         default_factory=SelfCollector, description="edgewatch's own CPU, memory and store figures."

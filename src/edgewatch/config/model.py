@@ -18,6 +18,7 @@ from edgewatch.config.fields import ListenAddress, LogLevel, parse_listen
 from edgewatch.config.health import HealthConfig
 from edgewatch.config.maintenance import MaintenanceWindow
 from edgewatch.config.notify import NotifyConfig, Receiver
+from edgewatch.config.remote_write import RemoteWriteEndpoints
 from edgewatch.config.routing import InhibitRule, RootRoute
 from edgewatch.config.section import Section
 from edgewatch.config.units import Duration, Size
@@ -160,6 +161,11 @@ class Config(Section):
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig,
         description="Delivery: the outbox's retries and the outward dead man's switch.",
+    )
+    remote_write: RemoteWriteEndpoints = Field(
+        default_factory=list,
+        description="Prometheus remote_write endpoints fed from the store, with "
+        "store-and-forward across outages (docs/remote_write.md).",
     )
 
     @model_validator(mode="after")

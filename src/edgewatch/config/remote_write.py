@@ -1,0 +1,178 @@
+"""The ``remote_write:`` list: Prometheus remote_write endpoints fed from the store.
+
+Each entry becomes one sender (``edgewatch.export.remote_write``) with its own
+checkpoint in the store file, keyed by ``name``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from edgewatch.config.secret import Secret
+from edgewatch.config.section import Section
+from edgewatch.config.units import Duration, Size
+from edgewatch.model import LABEL_NAME_RE
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+HOUR_S = 3600.0
+
+
+def _check_re2(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from edgewatch.store.regex import RegexError, compile_anchored
+
+    try:
+        compile_anchored(value)
+    except RegexError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class BasicAuth(Section):
+    username: str = Field(description="The user name.")
+    password: Secret = Field(description="The password; give it as ${ENV_VAR} (or ENV_VAR_FILE).")
+
+
+class RemoteWriteTls(Section):
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates to trust instead of the system's.",
+    )
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="Accept any server certificate (testing only: anyone on the path can "
+        "read and change the data).",
+    )
+
+
+class RemoteWriteEndpoint(Section):
+    """One Prometheus remote_write 1.0 receiver (Prometheus, VictoriaMetrics, Mimir, Thanos)."""
+
+    url: str = Field(
+        description="The receiver's write URL, e.g. http://prometheus:9090/api/v1/write "
+        "or http://victoria:8428/api/v1/write."
+    )
+    name: str | None = Field(
+        default=None,
+        description="Names the endpoint in logs, in the self-metrics' `endpoint` label and "
+        "its checkpoint; unset: the URL's host:port. Renaming starts a new checkpoint.",
+    )
+    basic_auth: BasicAuth | None = Field(
+        default=None, description="HTTP basic authentication (username, password)."
+    )
+    bearer_token: Secret | None = Field(
+        default=None, description="Sends Authorization: Bearer <token>; give it as ${ENV_VAR}."
+    )
+    tls: RemoteWriteTls = Field(
+        default_factory=RemoteWriteTls, description="TLS settings for https URLs."
+    )
+    timeout: Duration = Field(default=30.0, gt=0, le=600, description="Time limit per request.")
+    extra_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels added to every series sent, e.g. {device: rvm-0042, site: "
+        "shop-12}; a label the series already has is kept as it is.",
+    )
+    keep: str | None = Field(
+        default=None,
+        description="Send only metrics whose name matches this regex (RE2, whole name); "
+        "unset: every metric.",
+    )
+    drop: str | None = Field(
+        default=None,
+        description="Do not send metrics whose name matches this regex (applied after keep).",
+    )
+    batch_size: int = Field(
+        default=5000, ge=100, le=100_000, description="Most samples in one request."
+    )
+    interval: Duration = Field(
+        default=5.0, gt=0, le=600, description="Time between two looks for new samples."
+    )
+    delay: Duration = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Samples are sent once they are this old, so a slow collection's "
+        "samples (stamped with its start) are not passed over.",
+    )
+    max_backlog: Duration = Field(
+        default=24 * HOUR_S,
+        gt=0,
+        description="After an outage, samples older than this are skipped (counted in "
+        'edgewatch_remote_write_samples_dropped_total{reason="backlog_age"}).',
+    )
+    bandwidth_limit: Size = Field(
+        default=0,
+        ge=0,
+        description="Bytes per second on the wire (compressed), for metered links; 0: no limit.",
+    )
+    backoff_initial: Duration = Field(
+        default=1.0, gt=0, description="Wait before the first retry; doubles each retry."
+    )
+    backoff_max: Duration = Field(
+        default=120.0, gt=0, description="Longest wait between two retries."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL; use e.g. http://prometheus:9090/api/v1/write")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a name; use letters, digits and _ . : -")
+        return value
+
+    @field_validator("extra_labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for label in value:
+            if not LABEL_NAME_RE.match(label) or label.startswith("__"):
+                raise ValueError(f"{label!r} is not a label name; use e.g. device, site")
+        return value
+
+    @field_validator("keep", "drop")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        return _check_re2(value)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> RemoteWriteEndpoint:
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("give basic_auth or bearer_token, not both")
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must not be less than backoff_initial")
+        return self
+
+    def endpoint_name(self) -> str:
+        """``name``, or the URL's host:port (never its user or password)."""
+        if self.name:
+            return self.name
+        parts = urlsplit(self.url)
+        default_port = 443 if parts.scheme == "https" else 80
+        return f"{parts.hostname}:{parts.port or default_port}"
+
+
+def _unique_names(value: list[RemoteWriteEndpoint]) -> list[RemoteWriteEndpoint]:
+    names = [e.endpoint_name() for e in value]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"remote_write endpoint names must be unique: {', '.join(twice)} used twice "
+            "(set name: on each)"
+        )
+    return value
+
+
+RemoteWriteEndpoints = Annotated[list[RemoteWriteEndpoint], AfterValidator(_unique_names)]
+"""The ``remote_write:`` list; each endpoint's name unique (it keys the checkpoint)."""

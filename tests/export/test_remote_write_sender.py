@@ -1,0 +1,304 @@
+"""The remote_write sender over a real store, posting to a real loopback receiver.
+
+Time is injected (the sender's wall clock, monotonic clock and sleep), so
+backoff and bandwidth waits are asserted exactly without waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from remote_write_receiver import WriteReceiver
+
+from edgewatch.config import Config
+from edgewatch.config.remote_write import RemoteWriteEndpoint
+from edgewatch.export.remote_write import FAMILIES, RemoteWriteService
+from edgewatch.export.remote_write_checkpoint import Checkpoints
+from edgewatch.export.remote_write_sender import EndpointSender
+from edgewatch.model import Sample, SeriesKey
+from edgewatch.store import Store, StoreOptions
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+STEP = 10_000
+MINUTES = 30
+ROOT = Path(__file__).resolve().parents[2]
+
+CPU = SeriesKey.of("node_cpu_seconds_total", cpu="0")
+MEM = SeriesKey.of("node_memory_used_bytes")
+TEMP = SeriesKey.of("temperature_celsius", sensor="gpu")
+
+
+class FakeTime:
+    """Wall and monotonic clock in one; ``sleep`` records and moves time on."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms / 1000
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime(T0 + MINUTES * 60_000 + 60_000)
+
+
+@pytest.fixture
+def store(tmp_path: Path, fake: FakeTime) -> Iterator[Store]:
+    """Three series, one sample each every 10 s for 30 minutes from T0."""
+    s = Store.open(tmp_path / "data", StoreOptions(timestamp_tolerance=0), clock=fake.time)
+    for i in range(MINUTES * 6):
+        s.append(T0 + i * STEP, [Sample(CPU, 100.0 + i), Sample(MEM, 2e9 + i), Sample(TEMP, i / 3)])
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def expected(store: Store, key: SeriesKey, start: int = T0) -> list[tuple[int, float]]:
+    [data] = store.read(str(key), start, T0 + 10**9, resolution="raw")
+    return list(zip(data.ts.tolist(), data.values.tolist(), strict=True))
+
+
+def endpoint(url: str, **kw: Any) -> RemoteWriteEndpoint:
+    return RemoteWriteEndpoint.model_validate({"url": url, "delay": "30s", **kw})
+
+
+def sender(store: Store, fake: FakeTime, ep: RemoteWriteEndpoint, **kw: Any) -> EndpointSender:
+    kw.setdefault("start_ms", T0 - 1)
+    return EndpointSender(
+        ep,
+        store,
+        Checkpoints(store.path),
+        clock=fake.time,
+        monotonic=fake.time,
+        sleep=fake.sleep,
+        rng=random.Random(7),
+        **kw,
+    )
+
+
+async def drain(s: EndpointSender, *, once: bool = False) -> bool:
+    """Step until nothing is ready (or once); close the sender's HTTP client."""
+    try:
+        more = await s.step()
+        for _ in range(500):
+            if once or not more:
+                return more
+            more = await s.step()
+        raise AssertionError("the sender never caught up")
+    finally:
+        await s.client.aclose()
+
+
+def labels_of(key: SeriesKey, **extra: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted({**extra, **dict(key.labels), "__name__": key.name}.items()))
+
+
+def test_backfill_sends_every_sample_once_in_order(store: Store, fake: FakeTime) -> None:
+    ep = endpoint("http://x", batch_size=100, extra_labels={"device": "rvm-1", "site": "s1"})
+    with WriteReceiver() as rx:
+        s = sender(store, fake, ep.model_copy(update={"url": rx.url}))
+        asyncio.run(drain(s))
+        got = rx.accepted()
+    assert set(got) == {labels_of(k, device="rvm-1", site="s1") for k in (CPU, MEM, TEMP)}
+    for key in (CPU, MEM, TEMP):
+        assert got[labels_of(key, device="rvm-1", site="s1")] == expected(store, key)
+    assert all(r.samples() <= 100 for r in rx.received)
+    assert s.samples_sent == 3 * MINUTES * 6
+    assert s.cursor == round(fake.now * 1000) - 30_000  # up to now - delay
+    headers = rx.received[0].headers
+    assert headers["Content-Encoding"] == "snappy"
+    assert headers["Content-Type"] == "application/x-protobuf"
+    assert headers["X-Prometheus-Remote-Write-Version"] == "0.1.0"
+
+
+def test_keep_and_drop_filter_by_metric_name(store: Store, fake: FakeTime) -> None:
+    with WriteReceiver() as rx:
+        ep = endpoint(rx.url, keep="node_.*", drop="node_cpu.*")
+        asyncio.run(drain(sender(store, fake, ep)))
+        got = rx.accepted()
+    assert list(got) == [labels_of(MEM)]
+    assert len(got[labels_of(MEM)]) == MINUTES * 6
+
+
+def test_a_new_sender_resumes_from_the_saved_checkpoint(store: Store, fake: FakeTime) -> None:
+    end = fake.now
+    fake.now = (T0 + 10 * 60_000 + 30_000) / 1000  # first run: up to T0 + 10 min
+    with WriteReceiver() as rx:
+        first = sender(store, fake, endpoint(rx.url))
+        asyncio.run(drain(first))
+        first.save()
+        cut = first.cursor
+        assert cut == T0 + 10 * 60_000
+        fake.now = end
+        second = sender(store, fake, endpoint(rx.url), start_ms=T0 + 25 * 60_000)
+        assert second.cursor == cut  # the checkpoint wins over start_ms
+        asyncio.run(drain(second))
+        got = rx.accepted()
+    assert got[labels_of(CPU)] == expected(store, CPU)  # no gap, nothing twice
+    assert Checkpoints(store.path).load(second.name) == cut  # saved at most every 10 s
+    second.save()
+    assert Checkpoints(store.path).load(second.name) == second.cursor
+
+
+def test_a_4xx_drops_only_that_batch_and_logs_once(
+    store: Store, fake: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with WriteReceiver([400, 204, 400]) as rx:
+        s = sender(store, fake, endpoint(rx.url, batch_size=100))
+        with caplog.at_level(logging.WARNING, "edgewatch.export"):
+            asyncio.run(drain(s))
+        received = list(rx.received)
+        got = rx.accepted()
+    dropped = received[0].samples() + received[2].samples()
+    assert s.dropped_rejected == dropped
+    assert s.samples_sent == 3 * MINUTES * 6 - dropped
+    assert sum(len(v) for v in got.values()) == s.samples_sent
+    assert fake.sleeps == []  # no retry
+    warnings = [r.getMessage() for r in caplog.records if "400" in r.getMessage()]
+    assert len(warnings) == 1 and "dropped that batch" in warnings[0]
+
+
+def test_5xx_and_429_are_retried_with_backoff_and_retry_after(store: Store, fake: FakeTime) -> None:
+    script: list[int | tuple[int, dict[str, str]]] = [503, 500, (429, {"Retry-After": "7"}), 502]
+    with WriteReceiver(script) as rx:
+        ep = endpoint(rx.url, backoff_initial="1s", backoff_max="4s", batch_size=10_000)
+        s = sender(store, fake, ep)
+        asyncio.run(drain(s))
+        received = list(rx.received)
+        got = rx.accepted()
+    assert [r.status for r in received[:5]] == [503, 500, 429, 502, 204]
+    assert all(r.series == received[0].series for r in received[:5])  # the same batch again
+    s1, s2, s3, s4 = fake.sleeps
+    assert 0.5 <= s1 <= 1.0 and 1.0 <= s2 <= 2.0  # doubling, jitter in [0.5, 1]
+    assert s3 == 4.0  # Retry-After 7 s, capped by backoff_max
+    assert 2.0 <= s4 <= 4.0
+    assert s.failures == 4
+    assert got[labels_of(TEMP)] == expected(store, TEMP)
+
+
+def test_an_unreachable_endpoint_keeps_the_cursor_until_it_answers(
+    store: Store, fake: FakeTime
+) -> None:
+    with WriteReceiver() as rx:
+        port = rx.port
+    s = sender(store, fake, endpoint(f"http://127.0.0.1:{port}/api/v1/write"))
+
+    async def stop_after_three(seconds: float) -> None:
+        await fake.sleep(seconds)
+        if len(fake.sleeps) == 3:
+            s.stop()
+
+    s._sleep = stop_after_three  # the third backoff ends the run (as the agent's stop does)
+    assert asyncio.run(drain(s, once=True)) is False
+    assert s.failures == 3 and s.samples_sent == 0
+    assert s.cursor == T0 - 1
+    assert s.pending() > 0 and s.lag_seconds() > MINUTES * 60
+
+
+def test_backlog_older_than_max_backlog_is_skipped_and_counted(
+    store: Store, fake: FakeTime
+) -> None:
+    with WriteReceiver() as rx:
+        s = sender(store, fake, endpoint(rx.url, max_backlog="11m"))
+        asyncio.run(drain(s))
+        got = rx.accepted()
+    floor = round(fake.now * 1000) - 11 * 60_000
+    assert got[labels_of(CPU)] == [p for p in expected(store, CPU) if p[0] > floor]
+    assert s.dropped_backlog > 0
+    assert abs(s.dropped_backlog - 3 * sum(1 for p in expected(store, CPU) if p[0] <= floor)) <= 6
+
+
+def test_bandwidth_cap_spaces_requests(store: Store, fake: FakeTime) -> None:
+    with WriteReceiver() as rx:
+        s = sender(store, fake, endpoint(rx.url, batch_size=100, bandwidth_limit=1000))
+        asyncio.run(drain(s))
+        sizes = [r.size for r in rx.received]
+    assert len(sizes) > 5
+    # Every request but the first waits for the previous one's bytes at 1000 B/s.
+    assert sum(fake.sleeps) == pytest.approx(sum(sizes[:-1]) / 1000, rel=1e-6)
+
+
+def test_bearer_and_basic_auth_headers(store: Store, fake: FakeTime) -> None:
+    with WriteReceiver() as rx:
+        bearer = endpoint(rx.url, name="b", bearer_token="s3cret", keep="temperature_celsius")
+        asyncio.run(drain(sender(store, fake, bearer)))
+        basic = endpoint(rx.url, name="a", basic_auth={"username": "u", "password": "p"})
+        asyncio.run(drain(sender(store, fake, basic), once=True))
+        first, second = rx.received[0], rx.received[-1]
+    assert first.headers["Authorization"] == "Bearer s3cret"
+    assert second.headers["Authorization"] == "Basic dTpw"
+    assert "s3cret" not in repr(bearer)
+
+
+def test_service_reports_its_figures_through_the_sink(store: Store, fake: FakeTime) -> None:
+    sunk: list[tuple[int, list[Sample]]] = []
+    with WriteReceiver() as rx:
+        service = RemoteWriteService(
+            [endpoint(rx.url, name="vm")],
+            store,
+            db_path=store.path,
+            sink=lambda ts, samples: sunk.append((ts, list(samples))),
+            clock=fake.time,
+        )
+        service.senders[0].cursor = T0 - 1
+        asyncio.run(drain(service.senders[0]))
+        service.report()
+    ((ts, samples),) = sunk
+    assert ts == round(fake.now * 1000)
+    figures = {(s.key.name, s.key.label("reason")): s.value for s in samples}
+    assert {name for name, _ in figures} == {f.name for f in FAMILIES}
+    assert all(s.key.label("endpoint") == "vm" for s in samples)
+    assert figures[("edgewatch_remote_write_samples_sent_total", "")] == 3 * MINUTES * 6
+    assert figures[("edgewatch_remote_write_lag_seconds", "")] == 30.0
+    docs = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert all(f"| `{f.name}` | {f.type.value} |" in docs for f in FAMILIES)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"url": "ftp://x/"}, "not an http\\(s\\) URL"),
+        ({"url": "http://x/", "keep": "(unclosed"}, "bad regular expression"),
+        ({"url": "http://x/", "extra_labels": {"bad-name": "v"}}, "not a label name"),
+        (
+            {
+                "url": "http://x/",
+                "bearer_token": "t",
+                "basic_auth": {"username": "u", "password": "p"},
+            },
+            "not both",
+        ),
+    ],
+)
+def test_bad_endpoint_config_is_refused(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        RemoteWriteEndpoint.model_validate(entry)
+
+
+def test_endpoint_names_must_be_unique() -> None:
+    urls = [{"url": "http://vm:8428/api/v1/write"}, {"url": "http://vm:8428/other"}]
+    with pytest.raises(ValidationError, match="vm:8428 used twice"):
+        Config.model_validate({"remote_write": urls})
+    named = [{**urls[0], "name": "a"}, {**urls[1], "name": "b"}]
+    assert len(Config.model_validate({"remote_write": named}).remote_write) == 2
+
+
+def test_a_clock_set_back_restarts_the_cursor_from_now(store: Store, fake: FakeTime) -> None:
+    with WriteReceiver() as rx:
+        s = sender(store, fake, endpoint(rx.url), start_ms=T0 + 10**9)  # far in the future
+        asyncio.run(drain(s))
+    assert s.cursor == round(fake.now * 1000) - 30_000
