@@ -104,6 +104,8 @@ groups:
     assert counts == {"TooMany": 2.0, "NotAVector": 2.0, "Fine": 0.0}
     assert {s.labels["rule_group"] for s in failures.series} == {"rules.yml:mixed"}
     assert "edgewatch_rule_group_last_duration_seconds" in sink.names(T0_MS)
+    # Floats, as every sample value: /metrics formats them with float methods.
+    assert all(type(s.value) is float for _, got in sink.calls for s in got)
 
 
 def test_unknown_rules_report_unknown_health(store: Store) -> None:

@@ -165,12 +165,13 @@ def test_exposition_rules() -> None:
     assert "a_total 1 1.000\n" in om
     text = render_text(latest, meta)
     assert "a_total 1 1000\n" in text and "# TYPE b_info gauge\n" in text
-    assert [format_value(v) for v in (1e20, 0.5, -0.0, 3.0, float("-inf"))] == [
+    assert [format_value(v) for v in (1e20, 0.5, -0.0, 3.0, float("-inf"), 7)] == [
         "1e+20",
         "0.5",
         "0",
         "3",
         "-Inf",
+        "7",  # an int from a collector (int.is_integer exists only from Python 3.12)
     ]
     assert wants_openmetrics(OM_ACCEPT)
     assert not wants_openmetrics(None)

@@ -343,7 +343,10 @@ class RuleEvaluator:
     def _own_series(self, runtime: _GroupRuntime) -> list[Sample]:
         group = runtime.loaded.key
         out = [
-            Sample(SeriesKey.of(FAILURES_METRIC, rule_group=group, rule=rr.rule.name), rr.failures)
+            Sample(
+                SeriesKey.of(FAILURES_METRIC, rule_group=group, rule=rr.rule.name),
+                float(rr.failures),
+            )
             for rr in runtime.rules
         ]
         out.append(Sample(SeriesKey.of(DURATION_METRIC, rule_group=group), runtime.duration_s))

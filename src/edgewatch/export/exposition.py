@@ -168,6 +168,7 @@ def _escape_help_om(text: str) -> str:
 
 def format_value(value: float) -> str:
     """A float as both formats spell it: ``NaN``, ``+Inf``, ``-Inf``, ints without ``.0``."""
+    value = float(value)  # a collector's int too (int has no is_integer before 3.12)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
