@@ -13,6 +13,7 @@ from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.commands.alerts import alerts_group
 from edgewatch.commands.config import config_group
 from edgewatch.commands.data import export_cmd, query_cmd, series_cmd
+from edgewatch.commands.fleet import fleet_cmd
 from edgewatch.commands.health import health_cmd
 from edgewatch.commands.install import install_cmd
 from edgewatch.commands.notify import notify_group
@@ -43,6 +44,7 @@ cli.add_command(alerts_group)
 cli.add_command(silence_group)
 cli.add_command(mute_cmd)
 cli.add_command(notify_group)
+cli.add_command(fleet_cmd)
 cli.add_command(install_cmd)
 
 

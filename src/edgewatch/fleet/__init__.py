@@ -1,0 +1,1 @@
+"""The fleet view: every device reporting to a PromQL engine, on one page (docs/fleet.md)."""
