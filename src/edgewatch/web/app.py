@@ -7,12 +7,16 @@ from fastapi import FastAPI
 import edgewatch
 from edgewatch.web import (
     api_alerts,
+    api_annotations,
     api_checks,
+    api_dashboards,
+    api_device,
     api_export,
     api_health,
     api_metrics,
     api_prom,
     api_push,
+    api_run_check,
     api_silences,
     api_stream,
     api_system,
@@ -50,6 +54,10 @@ def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
         api_push,
         api_silences,
         api_alerts,
+        api_dashboards,
+        api_annotations,
+        api_device,
+        api_run_check,
     ):
         app.include_router(module.router)
     install_pages(app)  # the dashboard's HTML pages and /static

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -66,6 +67,7 @@ PAGES = (
     Page("/processes", "processes", "Processes"),
     Page("/alerts", "alerts", "Alerts"),
     Page("/reports", "reports", "Reports"),
+    Page("/dashboards", "dashboards", "Dashboards"),
 )
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -102,6 +104,16 @@ for _page in PAGES:
     _page_route(_page)
 
 LOGIN = Page("/login", "login", "Log in")
+# One custom dashboard (its panels come from /api/dashboards/{id}); the nav marks Dashboards.
+DASHBOARD = Page("/dashboards", "dashboard", "Dashboard")
+
+
+@router.get("/dashboards/{dashboard_id}", response_class=HTMLResponse)
+async def dashboard(
+    request: Request,
+    dashboard_id: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
+) -> HTMLResponse:
+    return _render(request, DASHBOARD, dashboard_id=dashboard_id)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -6,10 +6,16 @@
 // - bounded buffers: at most `maxPoints` timestamps per chart (a ring: the oldest
 //   points are dropped), so a tab left open for a day does not grow;
 // - no drawing while the tab is hidden: appends only mark the chart dirty, and it is
-//   drawn once when the tab is visible again.
+//   drawn once when the tab is visible again;
+// - thresholds of alert rules as dashed horizontal lines (the y range takes them in) and
+//   annotations as shaded bands (alert periods) or vertical lines (boots, restarts),
+//   drawn on the canvas by uPlot hooks (marks.js), listed as text under the chart;
+// - times in the zone of the header's switch (timezone.js), redrawn when it changes.
 
 import { cssVar } from "./ui.js";
 import { formatter } from "./format.js";
+import { drawAnnotations, drawThresholds, marksText, yRange } from "./marks.js";
+import { zonedDate } from "./timezone.js";
 
 const SERIES_COLOURS = 8;
 const groups = new Map();
@@ -28,6 +34,10 @@ function palette() {
 
 document.addEventListener("edgewatch:theme", () => {
   colours = themeColours();
+  for (const group of groups.values()) for (const chart of group) chart.redraw();
+});
+
+document.addEventListener("edgewatch:timezone", () => {
   for (const group of groups.values()) for (const chart of group) chart.redraw();
 });
 
@@ -65,6 +75,10 @@ export class TimeChart {
     this.zoomed = false;
     this.dirty = false;
     this.frame = null;
+    this.thresholds = []; // [{value, severity, label}]
+    this.annotations = []; // [{kind, start_ms, end_ms, title, severity}]
+    this.notes = null;     // the text under the chart naming its thresholds and annotations
+    container.timeChart = this; // for scripts and tests: the chart of a container
     groupOf(group).add(this);
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(container);
@@ -154,6 +168,32 @@ export class TimeChart {
 
   redraw() {
     if (this.plot) this.plot.redraw(false, true);
+    this.container.dataset.timezone = document.body.dataset.timezone || "browser";
+  }
+
+  // Thresholds: [{value, severity, label}]; the y range grows to show them.
+  setThresholds(list) {
+    this.thresholds = list.filter((t) => Number.isFinite(t.value)).slice(0, 50);
+    this.marksChanged();
+  }
+
+  // Annotations: [{kind: "alert"|"boot"|"restart", start_ms, end_ms, title, severity}].
+  setAnnotations(list) {
+    this.annotations = list.slice(0, 500);
+    this.marksChanged();
+  }
+
+  marksChanged() {
+    this.container.dataset.thresholds = String(this.thresholds.length);
+    this.container.dataset.annotations = String(this.annotations.length);
+    const text = marksText(this.thresholds, this.annotations, this.format);
+    if (text && !this.notes) {
+      this.notes = document.createElement("p");
+      this.notes.className = "chart-notes muted";
+      this.container.after(this.notes);
+    }
+    if (this.notes) this.notes.textContent = text;
+    this.schedule(); // the y range and the drawing change
   }
 
   resize() {
@@ -206,13 +246,16 @@ export class TimeChart {
         axis(),
         { ...axis(), size: axisSize, values: (u, splits) => splits.map((v) => format(v)) },
       ],
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => yRange(min, max, this.thresholds) } },
+      tzDate: (ts) => zonedDate(ts * 1000),
       legend: { live: true },
       cursor: {
         sync: { key: this.groupName, setSeries: false },
         drag: { x: true, y: false, setScale: false },
       },
       hooks: {
+        drawAxes: [(u) => drawAnnotations(u, this.annotations)],
+        draw: [(u) => drawThresholds(u, this.thresholds)],
         setSelect: [
           (u) => {
             if (u.select.width < 2) return;
@@ -257,6 +300,8 @@ export class TimeChart {
 
   destroy() {
     this.resizer.disconnect();
+    if (this.notes) this.notes.remove();
+    delete this.container.timeChart;
     groupOf(this.groupName).delete(this);
     if (this.plot) this.plot.destroy();
     this.plot = null;

@@ -1,4 +1,7 @@
-// Numbers for people: units (bytes, percent, seconds...), humanised, in the browser's locale.
+// Numbers for people: units (bytes, percent, seconds...), humanised, in the browser's locale;
+// times in the zone chosen with the header's switch (timezone.js).
+
+import { formatInZone } from "./timezone.js";
 
 const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
@@ -69,7 +72,13 @@ export function unitOfName(name) {
 
 export function time(ms) {
   if (ms == null) return "–";
-  return new Date(ms).toLocaleString();
+  return formatInZone(ms);
+}
+
+// The time of day only (hours, minutes, seconds).
+export function clock(ms) {
+  if (ms == null) return "–";
+  return formatInZone(ms, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
 export function ago(ms, now = Date.now()) {

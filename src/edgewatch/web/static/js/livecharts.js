@@ -5,10 +5,15 @@
 //   query: PromQL for the history (a rate() for counters); name + match: the live
 //   samples it takes; counter: live values become per-second rates; accept(labels):
 //   optional filter; label(labels): the legend text.
+// Thresholds of the alert rules on the metrics of plain queries are drawn once; the
+// annotations (alerts, boots, restarts) of the charts' range are refreshed each minute.
 
 import { TimeChart, queryRange, seriesKey, stepFor } from "./chart.js";
 import { labelsMatch, subscribe } from "./live.js";
-import { el, fetchJSON } from "./ui.js";
+import { fetchAnnotations, fetchThresholds, plainMetric } from "./marks.js";
+import { el, fetchJSON, poll } from "./ui.js";
+
+const MARKS_EVERY_MS = 60000;
 
 function strip(metric) {
   const { __name__: _, ...labels } = metric;
@@ -69,6 +74,25 @@ class LiveChart {
   }
 }
 
+function metricsOf(spec) {
+  return spec.sources.map((s) => plainMetric(s.query)).filter(Boolean);
+}
+
+async function loadThresholds(charts) {
+  const byMetric = await fetchThresholds(charts.flatMap((c) => metricsOf(c.spec)));
+  for (const c of charts) c.chart.setThresholds(metricsOf(c.spec).flatMap((m) => byMetric.get(m) || []));
+}
+
+function startMarks(charts, rangeS) {
+  loadThresholds(charts).catch((e) => console.warn("edgewatch: thresholds failed:", e.message));
+  poll(async () => {
+    const endS = Date.now() / 1000;
+    const firsts = charts.map((c) => c.chart.xs[0]).filter(Number.isFinite); // what is drawn
+    const annotations = await fetchAnnotations(firsts.length ? Math.min(...firsts) : endS - rangeS, endS);
+    for (const c of charts) c.chart.setAnnotations(annotations);
+  }, MARKS_EVERY_MS, { indicator: false });
+}
+
 // Builds the charts in `grid`; history over the last `rangeS` seconds. Resolves once
 // the history is in; `onEmpty(bool)` says whether no chart has data.
 export async function startLiveCharts(grid, specs, { rangeS = 900, maxPoints = 3600, onEmpty = () => {} } = {}) {
@@ -92,5 +116,6 @@ export async function startLiveCharts(grid, specs, { rangeS = 900, maxPoints = 3
   loaded = true;
   for (const [ms, samples] of pending.splice(0)) for (const chart of charts) chart.take(ms, samples);
   update();
+  startMarks(charts, rangeS);
   return charts;
 }

@@ -1,6 +1,8 @@
 // What every page shares: theme switch, connection indicator, logout, fetching JSON,
 // and building DOM from data with textContent only (label values are user input).
 
+import "./timezone.js"; // the header's time zone switch, on every page
+
 const THEME_KEY = "edgewatch.theme";
 const THEMES = ["auto", "dark", "light"];
 
@@ -87,6 +89,13 @@ export function post(url, body) {
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+}
+
+// A mutation by any method (PUT, DELETE...), with the session's CSRF header.
+export function send(method, url, body) {
+  const headers = { "X-CSRF-Token": cookie("edgewatch_csrf") };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  return fetchJSON(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
 export function isAdmin() {

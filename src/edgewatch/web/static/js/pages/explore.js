@@ -4,6 +4,7 @@
 
 import { TimeChart, queryRange, seriesKey, seriesLabel, stepFor } from "../chart.js";
 import { unitOfName } from "../format.js";
+import { fetchAnnotations, fetchThresholds, plainMetric } from "../marks.js";
 import { el, fetchJSON, ready, setConnection } from "../ui.js";
 
 const RANGES = { "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000 };
@@ -130,7 +131,19 @@ async function run(state) {
   if (!series.length) return;
   chart = new TimeChart(chartBox, { title: state.queries.join(", "), unit: unitOf(state.queries), maxPoints: MAX_POINTS, height: 320 });
   chart.setHistory(series);
+  await addMarks(chart, state.queries, start, end);
   await new Promise((resolve) => requestAnimationFrame(resolve)); // drawn after the chart's frame
+}
+
+// Thresholds of the rules on the metrics of plain queries, and the annotations of the range.
+async function addMarks(target, queries, start, end) {
+  const metrics = queries.map(plainMetric).filter(Boolean);
+  const [thresholds, annotations] = await Promise.allSettled([fetchThresholds(metrics), fetchAnnotations(start, end)]);
+  if (target !== chart) return; // another run replaced the chart meanwhile
+  if (thresholds.status === "fulfilled") target.setThresholds(metrics.flatMap((m) => thresholds.value.get(m) || []));
+  else console.warn("edgewatch: thresholds failed:", thresholds.reason.message);
+  if (annotations.status === "fulfilled") target.setAnnotations(annotations.value);
+  else console.warn("edgewatch: annotations failed:", annotations.reason.message);
 }
 
 async function loadNames() {

@@ -1,9 +1,9 @@
 // Health checks: status, last result, value, when, uptime over 24 h / 7 d / 30 d (from
-// the availability report) and a strip of the last 24 h. There is no "run now" yet:
-// the API has no endpoint to run a check on demand (docs/dashboard.md).
+// the availability report) and a strip of the last 24 h; for admins a "Run now" button
+// per check (POST /api/checks/{name}/run), whose result is announced above the table.
 
 import { ago, number, seconds } from "../format.js";
-import { el, fetchJSON, poll, ready } from "../ui.js";
+import { el, fetchJSON, isAdmin, poll, post, ready } from "../ui.js";
 
 const STRIP_CELLS = 48; // the 24 h history, in half-hour cells (worst status wins)
 const SEVERITY = { unknown: 1, pass: 0, warn: 2, fail: 3 };
@@ -55,6 +55,30 @@ async function loadSlow(names) {
   );
 }
 
+async function runNow(name, button) {
+  const box = document.getElementById("run-result");
+  button.disabled = true;
+  box.dataset.status = "unknown";
+  box.textContent = `Running ${name}…`;
+  try {
+    const r = await post(`/api/checks/${encodeURIComponent(name)}/run`);
+    box.dataset.status = r.state;
+    box.textContent = `${name}: ${r.state} (this run: ${r.observed}, ${seconds(r.duration_seconds)})${r.output ? ` — ${r.output}` : ""}`;
+    await refresh();
+  } catch (e) {
+    box.dataset.status = "fail";
+    box.textContent = `${name}: could not run: ${e.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function runButton(name) {
+  const button = el("button", { type: "button", className: "btn btn-small", attrs: { "aria-label": `Run ${name} now` } }, "Run now");
+  button.addEventListener("click", () => runNow(name, button));
+  return el("td", { className: "admin-only" }, button);
+}
+
 async function refresh() {
   const body = await fetchJSON("/api/health", { acceptStatus: [503] });
   const entries = Object.entries(body.checks || {})
@@ -76,6 +100,7 @@ async function refresh() {
         el("td", { className: "num" }, percentOf(windows["7d"])),
         el("td", { className: "num" }, percentOf(windows["30d"])),
         el("td", {}, strip(history.get(entry.componentId))),
+        isAdmin() ? runButton(entry.componentId) : null,
       );
     }),
   );

@@ -1,6 +1,6 @@
 // Top processes by CPU and memory, refreshed every few seconds, sortable by column.
 
-import { bytes, number, percent } from "../format.js";
+import { bytes, clock, number, percent } from "../format.js";
 import { el, fetchJSON, poll, ready } from "../ui.js";
 
 const REFRESH_MS = 5000;
@@ -42,7 +42,7 @@ async function refresh() {
   const body = await fetchJSON("/api/processes?limit=50");
   rows = body.processes;
   render();
-  document.getElementById("procs-time").textContent = body.timestamp ? `As of ${new Date(body.timestamp).toLocaleTimeString()}.` : "";
+  document.getElementById("procs-time").textContent = body.timestamp ? `As of ${clock(body.timestamp)}.` : "";
   const groups = body.groups || [];
   document.getElementById("groups-card").hidden = groups.length === 0;
   document.querySelector("#groups tbody").replaceChildren(...groups.map((g) => el("tr", {}, el("td", {}, g.name), ...cells(g))));
