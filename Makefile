@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install test test-deps debian-peers lint format bench docs clean
+.PHONY: run install test test-deps debian-peers lint format bench docs clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench: test-deps
 	$(BIN)/python bench/agent_overhead.py
 	$(BIN)/python bench/alerting.py
 	$(BIN)/python bench/remote_write.py
+	$(BIN)/python bench/dashboard.py
+
+# The dashboard's pages (dark/light, desktop/phone) from the real agent, for the docs.
+screenshots: test-deps
+	$(BIN)/python bench/screenshots.py --out docs/screenshots
 
 docs: install
 	$(BIN)/python docs/gen_cli.py > docs/cli.md

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgewatch.config import Config
@@ -57,6 +57,9 @@ QUERY_POSTS = frozenset(
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/api/login", "/api/logout", "/api/alerts/ack"})
 OPEN_READ_PATHS = frozenset({"/login"})
 OPEN_READ_PREFIXES = ("/static/",)
+# Open, but only from this origin: a page elsewhere must not log a browser in (into
+# the attacker's account: login CSRF) or out. Browsers send Origin on every such POST.
+SAME_ORIGIN_POSTS = frozenset({"/api/login", "/api/logout"})
 FAIL_DELAY_S = 0.25  # a failed login answers this long after it arrived
 USERS_TTL_S = 5.0  # how long "are there users?" is cached (the CLI may add one)
 SCRYPT_SLOTS = 2  # logins hashing at once (16 MiB each)
@@ -297,6 +300,21 @@ class AuthService:
         return Decision(principal)
 
 
+def wants_login_page(method: str, path: str, headers: Headers) -> bool:
+    """Whether a refused request is a browser opening a page (not the API): it gets
+    a 303 to ``/login?next=PATH`` instead of the 401 JSON."""
+    if method not in ("GET", "HEAD") or path.startswith("/api/"):
+        return False
+    return "text/html" in headers.get("accept", "")
+
+
+def login_redirect(scope: Scope) -> RedirectResponse:
+    """A 303 to the login page, which comes back to the requested path and query."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = f"{scope['path']}?{query}" if query else scope["path"]
+    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+
 def error_response(path: str, status: int, message: str) -> JSONResponse:
     """401/403 in Prometheus' error shape on /api/v1/*, else ``{"error": ...}``."""
     headers = {"WWW-Authenticate": 'Bearer realm="edgewatch"'} if status == 401 else None
@@ -321,10 +339,14 @@ class AuthMiddleware:
             return
         method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
         path: str = scope["path"]
+        headers = Headers(scope=scope)
+        if path in SAME_ORIGIN_POSTS and method == "POST" and foreign_origin(headers):
+            await error_response(path, 403, "cross-origin request refused")(scope, receive, send)
+            return
         if is_open(method, path):
             await self.app(scope, receive, send)
             return
-        decision = await self.service.authorize(method, path, Headers(scope=scope))
+        decision = await self.service.authorize(method, path, headers)
         mutation = is_mutation(method, path)
         if decision.status is not None:
             client = scope.get("client")
@@ -333,6 +355,9 @@ class AuthMiddleware:
             )
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
+                return
+            if decision.status == 401 and wants_login_page(method, path, headers):
+                await login_redirect(scope)(scope, receive, send)
                 return
             await error_response(path, decision.status, decision.message)(scope, receive, send)
             # A 401 (no or bad credentials) changed nothing for anybody: logged, no row.
