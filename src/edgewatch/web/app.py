@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 import edgewatch
 from edgewatch.web import (
@@ -26,6 +27,7 @@ from edgewatch.web.context import AppContext
 from edgewatch.web.errors import install_error_handlers
 from edgewatch.web.pages import install_pages
 
+GZIP_MIN_BYTES = 4096
 DESCRIPTION = """\
 edgewatch's HTTP API: Prometheus-compatible queries under `/api/v1`, the
 dashboard's snapshots, export, live stream, push ingest and health probes.
@@ -62,4 +64,8 @@ def create_app(ctx: AppContext, *, loopback: bool = True) -> FastAPI:
         app.include_router(module.router)
     install_pages(app)  # the dashboard's HTML pages and /static
     install_auth(app, ctx, loopback=loopback)
+    # Chart history and exports shrink ~10x (a phone on the shop's Wi-Fi); small
+    # snapshots stay plain (not worth the CPU), and the live stream is never
+    # compressed (Starlette leaves text/event-stream alone).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=5)
     return app
