@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 from typing import NamedTuple
+
+import psutil
 
 from edgewatch.budget import CpuBudget
 from edgewatch.model import MetricFamily, Sample, SeriesKey
 from edgewatch.scheduler import CollectorState
-from edgewatch.selfmon import SelfCollector
+from edgewatch.selfmon import SelfCollector, process_start_time_seconds
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 ROW = re.compile(r"^\|\s*`([a-zA-Z_:][a-zA-Z0-9_:]*)`\s*\|\s*(\w+)\s*\|", re.MULTILINE)
@@ -65,6 +69,8 @@ def test_self_reports_process_collectors_store_and_budget() -> None:
     assert values[SeriesKey("edgewatch_cpu_usage_ratio")] == 0.05
     assert values[SeriesKey("edgewatch_process_cpu_seconds_total")] > 0
     assert values[SeriesKey("edgewatch_process_resident_memory_bytes")] > 1024 * 1024
+    started = values[SeriesKey("edgewatch_process_start_time_seconds")]
+    assert time.time() - 7 * 86_400 < started <= time.time()
 
 
 def test_every_self_metric_is_declared_and_documented_under_the_self_heading() -> None:
@@ -75,3 +81,42 @@ def test_every_self_metric_is_declared_and_documented_under_the_self_heading() -
     families = {f.name: f.type.value for f in collector.families()}
     assert {k.name for k in values} <= set(families)
     assert families == documented
+
+
+def _fake_proc(root: Path, btime: int, start_ticks: int) -> Path:
+    (root / "self").mkdir(parents=True, exist_ok=True)
+    # comm with a space and a ")" in it: the fields are counted after the last ")"
+    fields = ["S", *(["0"] * 18), str(start_ticks), "123456", "789"]
+    (root / "self" / "stat").write_text(f"4242 (python (x) y) {' '.join(fields)}\n")
+    (root / "self" / "statm").write_text("1000 500 100 1 0 200 0\n")
+    (root / "stat").write_text(f"cpu  1 2 3 4\nintr 5\nbtime {btime}\nprocesses 9\n")
+    return root
+
+
+def test_process_start_time_is_boot_time_plus_the_start_after_boot(tmp_path: Path) -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    root = _fake_proc(tmp_path, btime=1_767_225_600, start_ticks=12_345 * hz + hz // 2)
+    assert process_start_time_seconds(root) == 1_767_225_600 + 12_345.5
+    # this process: as psutil (the kernel's figures) says, to the clock tick
+    assert abs(process_start_time_seconds() - psutil.Process().create_time()) < 0.05
+
+
+def test_the_start_time_is_read_once_per_process(tmp_path: Path) -> None:
+    """The clock set later moves the kernel's btime: the reported start must not move
+    (each distinct value is one start, for the restart annotations)."""
+    root = _fake_proc(tmp_path, btime=1_767_225_600, start_ticks=0)
+    collector = SelfCollector(
+        interval=15.0,
+        collectors=list,
+        store_stats=Stats,
+        budget=CpuBudget(0.01),
+        proc_root=root,
+    )
+    key = SeriesKey("edgewatch_process_start_time_seconds")
+
+    def reported() -> float:
+        return next(s.value for s in collector.collect() if s.key == key)
+
+    assert reported() == 1_767_225_600
+    _fake_proc(root, btime=1_767_229_200, start_ticks=0)  # NTP stepped the clock an hour
+    assert reported() == 1_767_225_600

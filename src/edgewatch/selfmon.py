@@ -1,4 +1,5 @@
-"""The Self collector: edgewatch's own CPU, memory, collections, store and CPU budget.
+"""The Self collector: edgewatch's own CPU, memory, start time, collections, store and
+CPU budget.
 
 It is scheduled like every other collector; what it reports about the others
 comes from the scheduler's bookkeeping, the store's stats and the CPU budget,
@@ -29,6 +30,11 @@ FAMILIES: tuple[MetricFamily, ...] = (
         "edgewatch_process_resident_memory_bytes",
         G,
         "Resident memory (RSS) of the edgewatch process.",
+    ),
+    MetricFamily(
+        "edgewatch_process_start_time_seconds",
+        G,
+        "When the edgewatch process started, in Unix seconds (a new value: a restart).",
     ),
     MetricFamily(
         "edgewatch_collector_duration_seconds",
@@ -120,6 +126,20 @@ def resident_memory_bytes(proc_root: Path = Path("/proc")) -> float:
     return float(int(fields[1]) * os.sysconf("SC_PAGE_SIZE"))
 
 
+def process_start_time_seconds(proc_root: Path = Path("/proc")) -> float:
+    """When this process started, in Unix seconds, as Prometheus' client libraries
+    compute ``process_start_time_seconds``: the boot time (``btime`` in /proc/stat)
+    plus the process's start in clock ticks after boot (field 22 of /proc/self/stat)."""
+    stat = (proc_root / "self" / "stat").read_text()
+    after_comm = stat[stat.rindex(")") + 2 :].split()  # comm may hold spaces and ")"
+    start_ticks = int(after_comm[19])  # fields 3.. follow comm: field 22 is index 19
+    for line in (proc_root / "stat").read_text().splitlines():
+        if line.startswith("btime "):
+            boot = int(line.split()[1])
+            return round(boot + start_ticks / os.sysconf("SC_CLK_TCK"), 3)
+    raise ValueError(f"no btime line in {proc_root / 'stat'}")
+
+
 class SelfCollector:
     name = "self"
     expensive = False
@@ -138,6 +158,9 @@ class SelfCollector:
         self._store_stats = store_stats
         self._budget = budget
         self._proc_root = proc_root
+        # Read once: one process, one value, even when the clock is set later (the
+        # kernel's btime moves with it), so each distinct value is one start.
+        self._start_time: float | None = None
 
     def available(self) -> str | None:
         return None
@@ -146,9 +169,12 @@ class SelfCollector:
         return FAMILIES
 
     def collect(self) -> Iterable[Sample]:
+        if self._start_time is None:
+            self._start_time = process_start_time_seconds(self._proc_root)
         out = [
             _s("edgewatch_process_cpu_seconds_total", process_cpu_seconds()),
             _s("edgewatch_process_resident_memory_bytes", resident_memory_bytes(self._proc_root)),
+            _s("edgewatch_process_start_time_seconds", self._start_time),
             _s("edgewatch_cpu_budget_ratio", self._budget.budget_ratio),
         ]
         usage = self._budget.usage_ratio

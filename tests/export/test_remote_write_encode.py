@@ -15,6 +15,7 @@ from edgewatch.export.remote_write_encode import (
     decompress,
     encode_samples,
     varint,
+    with_extra_labels,
 )
 from edgewatch.export.remote_write_pb import decode, messages
 from edgewatch.model import SeriesKey
@@ -62,10 +63,45 @@ def test_write_request_decodes_to_what_was_encoded(
     assert len(request.timeseries) == len(parts)
     for ts, (key, samples) in zip(request.timeseries, series, strict=True):
         labels = [(lb.name, lb.value) for lb in ts.labels]
-        want = {**extra, **dict(key.labels), "__name__": key.name}
-        assert labels == sorted(want.items())  # sorted by name, the series' own values win
+        want = {**dict(key.labels), **extra, "__name__": key.name}
+        for name in sorted(set(extra) & set(dict(key.labels)), key=len):
+            moved = f"exported_{name}"
+            while moved in want:
+                moved = f"exported_{moved}"
+            want[moved] = key.label(name)
+        assert labels == sorted(want.items())  # sorted by name, the extra labels win
         got = [(s.timestamp, _bits(s.value)) for s in ts.samples]
         assert got == [(t, _bits(v)) for t, v in samples]  # bit for bit: NaN, -0.0 too
+
+
+def test_an_extra_label_wins_and_the_series_own_moves_to_exported() -> None:
+    disk = SeriesKey.of("node_disk_read_bytes_total", device="mmcblk0")
+    both = SeriesKey.of("x", device="sda", exported_device="old", site="here")
+    extra = {"device": "rvm-0042", "site": "shop-12"}
+    assert with_extra_labels(disk, extra) == {
+        "__name__": "node_disk_read_bytes_total",
+        "device": "rvm-0042",
+        "exported_device": "mmcblk0",
+        "site": "shop-12",
+    }
+    # exported_device taken already: one more prefix, as Prometheus does
+    assert with_extra_labels(both, extra) == {
+        "__name__": "x",
+        "device": "rvm-0042",
+        "exported_device": "old",
+        "exported_exported_device": "sda",
+        "site": "shop-12",
+        "exported_site": "here",
+    }
+    # no clash: nothing moves; no extra labels: the series as it is
+    plain = SeriesKey.of("node_load1")
+    assert with_extra_labels(plain, extra) == {"__name__": "node_load1", **extra}
+    assert with_extra_labels(disk, {}) == {"__name__": disk.name, "device": "mmcblk0"}
+    body = Encoder(extra).write_request([Part(disk, np.array([5]), np.array([1.0]))])
+    [series] = decode(body).timeseries
+    assert [(lb.name, lb.value) for lb in series.labels] == sorted(
+        with_extra_labels(disk, extra).items()
+    )
 
 
 def test_layout_equals_protobufs_own_serialisation() -> None:

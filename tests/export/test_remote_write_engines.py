@@ -39,6 +39,7 @@ SERIES = [
     SeriesKey.of("ewtest_requests_total", code="500"),
     SeriesKey.of("ewtest_temperature_celsius", sensor="gpu"),
     SeriesKey.of("ewtest_fps"),
+    SeriesKey.of("ewtest_disk_read_bytes_total", device="mmcblk0"),  # clashes with `device`
 ]
 DEVICE = {"device": "rvm-test", "site": "lab"}
 
@@ -144,6 +145,7 @@ def _write_loop(store: Store, stop: threading.Event) -> None:
     while not stop.wait(TICK_S):
         ts = round(time.time() * 10) * 100
         vals = [float(i * 3), float(i // 7), 55 + 5 * math.sin(i / 9), 29.5 + (i % 3) / 4]
+        vals.append(4096.0 * i)
         store.append(ts, [Sample(k, v) for k, v in zip(SERIES, vals, strict=True)])
         i += 1
 
@@ -151,7 +153,9 @@ def _write_loop(store: Store, stop: threading.Event) -> None:
 def _labels(metric: dict[str, str]) -> SeriesKey:
     name = metric.pop("__name__")
     for label in DEVICE:
-        assert metric.pop(label) == DEVICE[label]  # the extra labels arrived
+        assert metric.pop(label) == DEVICE[label]  # the extra labels arrived, and won
+    if "exported_device" in metric:  # the series' own `device`, moved aside
+        metric["device"] = metric.pop("exported_device")
     return SeriesKey.of(name, metric)
 
 

@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 from remote_write_receiver import WriteReceiver
 
-from edgewatch.config import Config
+from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.config.remote_write import RemoteWriteEndpoint
 from edgewatch.export.remote_write import FAMILIES, RemoteWriteService
 from edgewatch.export.remote_write_checkpoint import Checkpoints
@@ -242,6 +242,70 @@ def test_bearer_and_basic_auth_headers(store: Store, fake: FakeTime) -> None:
     assert first.headers["Authorization"] == "Bearer s3cret"
     assert second.headers["Authorization"] == "Basic dTpw"
     assert "s3cret" not in repr(bearer)
+
+
+def test_extra_headers_reach_the_receiver_and_are_never_logged_or_shown(
+    store: Store, fake: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"X-Scope-OrgID": "tenant-s3cret", "X-Custom": "v2"}
+    with WriteReceiver([503, 400]) as rx:  # a retry and a rejection: both are logged
+        ep = endpoint(rx.url, headers=headers, bearer_token="tok3n", batch_size=100)
+        with caplog.at_level(logging.DEBUG):
+            asyncio.run(drain(sender(store, fake, ep)))
+        received = list(rx.received)
+    assert len(received) > 2
+    for r in received:
+        assert r.headers["X-Scope-OrgID"] == "tenant-s3cret"
+        assert r.headers["X-Custom"] == "v2"
+        assert r.headers["Authorization"] == "Bearer tok3n"
+        assert r.headers["Content-Type"] == "application/x-protobuf"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "503" in logged and "400" in logged
+    assert "s3cret" not in logged and "tok3n" not in logged
+    shown = repr(ep) + ep.model_dump_json() + str(ep.model_dump())
+    assert "s3cret" not in shown and "X-Scope-OrgID" in shown
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("Content-Type", "'Content-Type' is set by the sender or by HTTP itself"),
+        ("content-encoding", "'content-encoding' is set by the sender"),
+        ("X-Prometheus-Remote-Write-Version", "cannot be overridden"),
+        ("AUTHORIZATION", "set by bearer_token or basic_auth"),
+        ("Bad Header", "'Bad Header' is not an HTTP header name"),
+    ],
+)
+def test_headers_that_would_override_the_protocol_are_refused(header: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        RemoteWriteEndpoint.model_validate({"url": "http://x/", "headers": {header: "s3cret"}})
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_refused_header_is_a_config_error_naming_file_line_and_key(tmp_path: Path) -> None:
+    conf = tmp_path / "edgewatch.yaml"
+    conf.write_text(
+        "remote_write:\n"
+        "  - url: http://mimir:8080/api/v1/push\n"
+        "    headers:\n"
+        "      X-Scope-OrgID: fleet\n"
+        "      Content-Type: text/plain-s3cret\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(conf)
+    message = str(caught.value)
+    assert "edgewatch.yaml" in message and "remote_write[0].headers" in message
+    assert "'Content-Type' is set by the sender or by HTTP itself" in message
+    assert "s3cret" not in message
+    two = "    headers: {X-Scope-OrgID: a, x-scope-orgid: b}\n"
+    conf.write_text("remote_write:\n  - url: http://mimir:8080/api/v1/push\n" + two)
+    with pytest.raises(ConfigError, match="given twice"):
+        load_config(conf)
+    conf.write_text(
+        "remote_write:\n  - url: http://m/api/v1/push\n    headers: {X-Scope-OrgID: fleet}\n"
+    )
+    [ep] = load_config(conf).remote_write
+    assert ep.headers["X-Scope-OrgID"].get_secret_value() == "fleet"
 
 
 def test_service_reports_its_figures_through_the_sink(store: Store, fake: FakeTime) -> None:

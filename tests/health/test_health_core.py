@@ -121,7 +121,8 @@ def test_results_become_samples(tmp_path: Path) -> None:
         "check": "f", "component": "system", "kind": "file"}  # fmt: skip
     assert set(by_name) == {
         "edgewatch_check_status", "edgewatch_check_duration_seconds",
-        "edgewatch_check_observed_value"}  # fmt: skip
+        "edgewatch_check_observed_value",
+        "edgewatch_health_score", "edgewatch_component_health_score"}  # fmt: skip
 
 
 def test_score_blocks_dependants_and_caps_on_critical(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Chart annotations and thresholds over a real store (boot-time and agent CPU-time
-series with a reboot and a restart in them) and a real alerting engine whose alert
+"""Chart annotations and thresholds over a real store (boot-time, agent CPU-time and
+agent start-time series with a reboot and restarts in them) and a real alerting engine whose alert
 history holds fired and resolved alerts; the whole app, in-process."""
 
 from __future__ import annotations
@@ -203,6 +203,54 @@ async def test_a_long_window_is_read_at_a_step_and_still_finds_them(
     assert abs(kinds[1][1] - BOOT_2_S * 1000) < 1000
     assert [k for k, _ in kinds[2:]] == ["restart"]
     assert abs(kinds[2][1] - RESTART_MS) <= 5 * 60_000  # within one step
+
+
+def write_upgraded_agent_series(store: Store) -> tuple[int, int]:
+    """3 h, a sample a minute: an agent without the start-time series until the reboot
+    (it restarts alone at 30 min: its CPU time falls back), then one that reports
+    ``edgewatch_process_start_time_seconds``: started 25 s after the boot, and again
+    5 s before 2 h (its first sample a minute later). The two restarts' times."""
+    cpu_restart_ms = T0_MS + 30 * 60_000
+    start_restart_ms = RESTART_MS - 5_000
+    cpu = 100.0
+    for i in range(181):
+        ts = T0_MS + i * 60_000
+        booted = ts >= BOOT_2_S * 1000
+        samples = [Sample(SeriesKey.of("node_boot_time_seconds"), BOOT_2_S if booted else BOOT_1_S)]
+        if ts in (cpu_restart_ms, T0_MS + 61 * 60_000, RESTART_MS):
+            cpu = 0.7
+        cpu += 0.6
+        samples.append(Sample(SeriesKey.of("edgewatch_process_cpu_seconds_total"), cpu))
+        if booted:
+            started = start_restart_ms if ts >= RESTART_MS else BOOT_2_S * 1000 + 25_000
+            start = SeriesKey.of("edgewatch_process_start_time_seconds")
+            samples.append(Sample(start, started / 1000))
+        store.append(ts, samples)
+    assert store.commit()
+    return cpu_restart_ms, start_restart_ms
+
+
+async def test_restarts_come_from_the_start_time_and_the_cpu_time_before_it(
+    site: Site, api: httpx.AsyncClient
+) -> None:
+    cpu_restart_ms, start_restart_ms = write_upgraded_agent_series(site.store)
+    found = await fetch_annotations(api, T0_MS, T0_MS + 3 * HOUR_MS)
+    # the start after the boot is that boot; the start time gives the exact moment (the
+    # CPU time only shows it at the next sample, a minute later, and is not used there)
+    assert [(a["kind"], a["start_ms"]) for a in found] == [
+        ("restart", cpu_restart_ms),
+        ("boot", BOOT_2_S * 1000),
+        ("restart", start_restart_ms),
+    ]
+    # a window after the reboot: the start time alone (the CPU time falls back too)
+    later = await fetch_annotations(api, T0_MS + 90 * 60_000, T0_MS + 3 * HOUR_MS)
+    assert [(a["kind"], a["start_ms"]) for a in later] == [("restart", start_restart_ms)]
+    # read at a step: the start time is still exact, the CPU time within one step
+    long = await fetch_annotations(api, T0_MS - 5 * 86_400_000, T0_MS + 3 * HOUR_MS)
+    restarts = [a["start_ms"] for a in long if a["kind"] == "restart"]
+    assert len(restarts) == 2
+    assert abs(restarts[0] - cpu_restart_ms) <= 5 * 60_000
+    assert restarts[1] == start_restart_ms
 
 
 async def test_bad_windows_are_refused(site: Site, api: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from edgewatch.config.secret import Secret
 from edgewatch.config.section import Section
@@ -19,6 +19,26 @@ from edgewatch.config.units import Duration, Size
 from edgewatch.model import LABEL_NAME_RE
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+# Headers the sender sets itself, or that HTTP owns (much as Prometheus refuses them).
+RESERVED_HEADERS = frozenset(
+    {
+        "accept-encoding",
+        "authorization",
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "host",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "transfer-encoding",
+        "user-agent",
+        "www-authenticate",
+        "x-prometheus-remote-write-version",
+    }
+)
 HOUR_S = 3600.0
 
 
@@ -54,6 +74,9 @@ class RemoteWriteTls(Section):
 class RemoteWriteEndpoint(Section):
     """One Prometheus remote_write 1.0 receiver (Prometheus, VictoriaMetrics, Mimir, Thanos)."""
 
+    # Tokens and header values: a validation error must not repeat what was given.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     url: str = Field(
         description="The receiver's write URL, e.g. http://prometheus:9090/api/v1/write "
         "or http://victoria:8428/api/v1/write."
@@ -76,7 +99,15 @@ class RemoteWriteEndpoint(Section):
     extra_labels: dict[str, str] = Field(
         default_factory=dict,
         description="Labels added to every series sent, e.g. {device: rvm-0042, site: "
-        "shop-12}; a label the series already has is kept as it is.",
+        "shop-12}; where a series has a label of the same name, this value wins and the "
+        "series' own moves to exported_<name> (as Prometheus' honor_labels: false).",
+    )
+    headers: dict[str, Secret] = Field(
+        default_factory=dict,
+        description="HTTP headers sent with every request, e.g. {X-Scope-OrgID: ${TENANT}} "
+        "for Mimir; values are secrets (never logged or shown). Content-Type, "
+        "Content-Encoding, X-Prometheus-Remote-Write-Version, Authorization (use "
+        "bearer_token or basic_auth) and the other headers HTTP or the sender own are refused.",
     )
     keep: str | None = Field(
         default=None,
@@ -139,6 +170,32 @@ class RemoteWriteEndpoint(Section):
         for label in value:
             if not LABEL_NAME_RE.match(label) or label.startswith("__"):
                 raise ValueError(f"{label!r} is not a label name; use e.g. device, site")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, Secret]) -> dict[str, Secret]:
+        seen: dict[str, str] = {}
+        for name, secret in value.items():
+            if not _HEADER_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not an HTTP header name; use e.g. X-Scope-OrgID")
+            lower = name.lower()
+            if lower == "authorization":
+                raise ValueError(
+                    "the Authorization header is set by bearer_token or basic_auth; "
+                    "use one of those instead of headers"
+                )
+            if lower in RESERVED_HEADERS:
+                raise ValueError(
+                    f"header {name!r} is set by the sender or by HTTP itself and cannot be "
+                    "overridden; remove it from headers"
+                )
+            if lower in seen:
+                raise ValueError(f"header {name!r} is given twice (as {seen[lower]!r} too)")
+            seen[lower] = name
+            text = secret.get_secret_value()
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} holds a line break or NUL")
         return value
 
     @field_validator("keep", "drop")

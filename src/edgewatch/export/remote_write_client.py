@@ -6,7 +6,8 @@
 - any other 4xx: ``rejected`` (bad data, e.g. Prometheus refusing out-of-order
   samples): the batch is dropped, since sending it again cannot succeed.
 
-Messages name only ``scheme://host:port/path`` of the URL, never credentials.
+Messages name only ``scheme://host:port/path`` of the URL, never credentials;
+the endpoint's ``headers`` are sent with every request and never logged.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class WriteClient:
         self.url = endpoint.url
         self.where = redact_url(endpoint.url)
         headers = dict(HEADERS)
+        # The config refuses the names above and Authorization (remote_write config).
+        headers.update({k: v.get_secret_value() for k, v in endpoint.headers.items()})
         if endpoint.bearer_token is not None:
             headers["Authorization"] = f"Bearer {endpoint.bearer_token.get_secret_value()}"
         auth = None

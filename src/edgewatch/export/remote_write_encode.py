@@ -98,6 +98,29 @@ def encode_samples(ts: I64, values: F64) -> tuple[U8, I64]:
     return mat[keep], lengths
 
 
+def with_extra_labels(key: SeriesKey, extra: Mapping[str, str]) -> dict[str, str]:
+    """The labels sent for ``key`` (``__name__`` included): ``extra`` added, winning.
+
+    As Prometheus does with a target's labels when it scrapes with
+    ``honor_labels: false``: where the series has a label of the same name, the
+    extra label's value is kept and the series' own value moves to
+    ``exported_<name>`` (``exported_exported_<name>`` if that is taken too, and
+    so on), so ``disk_read_bytes_total{device="mmcblk0"}`` is sent as
+    ``{device="rvm-0042", exported_device="mmcblk0"}``. The clashes are resolved
+    shortest name first, as Prometheus does.
+    """
+    own = dict(key.labels)
+    merged = {**own, **extra}
+    clashes = sorted((n for n in extra if own.get(n)), key=len)
+    for name in clashes:
+        moved = f"exported_{name}"
+        while merged.get(moved):
+            moved = f"exported_{moved}"
+        merged[moved] = own[name]
+    merged["__name__"] = key.name
+    return merged
+
+
 class Encoder:
     """Builds WriteRequest bodies for one endpoint (its extra labels), caching label bytes."""
 
@@ -110,9 +133,7 @@ class Encoder:
         if cached is None:
             if len(self._labels) >= _CACHE_LIMIT:
                 self._labels.clear()
-            merged = dict(self._extra)
-            merged.update(key.labels)  # the series' own labels win, as in Prometheus
-            merged["__name__"] = key.name
+            merged = with_extra_labels(key, self._extra)
             cached = self._labels[key] = encode_labels(sorted(merged.items()))
         return cached
 

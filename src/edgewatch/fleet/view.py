@@ -12,9 +12,11 @@ every build asks the sources again, with these queries (``L`` the device label):
 - scrape state: ``min by (L) (up)`` where the device is scraped;
 - CPU, memory, disk: ``system_cpu_usage_ratio{cpu="total"}``,
   ``system_memory_usage_ratio``, the fullest ``system_filesystem_usage_ratio``;
-- health score: ``100 - 50 * avg(edgewatch_check_status < 3)`` — pass 100, warn 50,
-  fail 0, unknown left out, as the agent scores a check, but without the agent's
-  component weights and critical cap (the agent does not export its overall score);
+- health score: the agent's own ``edgewatch_health_score`` (its weighted score, with
+  the critical cap); for a device without it (an agent older than that series),
+  ``100 - 50 * avg(edgewatch_check_status < 3)`` — pass 100, warn 50, fail 0,
+  unknown left out, as the agent scores a check, but without its component weights
+  and critical cap;
 - the worst active alert: from Alertmanager when one is given, else the engine's
   ``ALERTS{alertstate="firing"}`` (the agents' own evaluators expose theirs on
   ``/metrics``); critical > warning > info > anything else, then the oldest.
@@ -39,6 +41,7 @@ SEEN_METRICS = (
     "system_cpu_usage_ratio",
     "system_memory_usage_ratio",
 )
+SCORE_METRIC = "edgewatch_health_score"  # edgewatch.health.score.SCORE_METRIC
 LOOKBACK = "5m"  # Prometheus' default lookback; the subquery's step
 SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
 STATUS_ORDER = ("down", "critical", "warning", "ok")
@@ -192,7 +195,9 @@ class FleetView:
             "cpu": f'max by ({dev}) (system_cpu_usage_ratio{{cpu="total", {has_dev}}})',
             "memory": f"max by ({dev}) (system_memory_usage_ratio{{{has_dev}}})",
             "disk": f"max by ({dev}) (system_filesystem_usage_ratio{{{has_dev}}})",
-            "health": f"100 - 50 * avg by ({dev}) (edgewatch_check_status{{{has_dev}}} < 3)",
+            # `or` keeps the approximation only for devices without the agent's own score
+            "health": f"max by ({dev}) ({SCORE_METRIC}{{{has_dev}}}) or "
+            f"(100 - 50 * avg by ({dev}) (edgewatch_check_status{{{has_dev}}} < 3))",
             "alerts": f'ALERTS{{alertstate="firing", {has_dev}}}',
         }
 

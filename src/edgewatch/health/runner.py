@@ -1,5 +1,6 @@
 """Runs the checks on their intervals, applies thresholds and retries, keeps the
-latest result of each, and turns every run into samples.
+latest result of each, and turns every run into samples: the check's, and the
+health scores as they stand after it (``score.summary_samples``).
 
 Each check runs in its own task: one that hangs is cancelled at its timeout and
 reported unknown, and never delays another check or the collectors. At most
@@ -29,7 +30,7 @@ from edgewatch.health import blocking, thresholds
 from edgewatch.health.model import CheckEnv, CheckKind, CheckResult, Observation, Status
 from edgewatch.health.registry import load_kind
 from edgewatch.health.remediation import AuditWriter, Remediator, reboots_in_audit
-from edgewatch.health.score import HealthSummary, summarise
+from edgewatch.health.score import HealthSummary, summarise, summary_samples
 from edgewatch.model import Sample, SeriesKey
 
 log = logging.getLogger(__name__)
@@ -252,6 +253,7 @@ class HealthMonitor:
             samples.append(
                 Sample(SeriesKey.of("edgewatch_check_observed_value", labels), float(r.value))
             )
+        samples += summary_samples(self.summary())  # the scores, as of this result
         self._sink(r.time_ms, samples)
 
     # -- reading -----------------------------------------------------------------

@@ -6,6 +6,10 @@ own failures not counted against it) while a component it depends on fails.
 The overall score is the weighted mean of the components' scores, capped at
 25 while a ``critical`` check fails. The explanation lists, per check, the
 points of the overall score it costs.
+
+The health monitor stores the scores as series each time a check reports
+(``summary_samples``): ``edgewatch_health_score`` and
+``edgewatch_component_health_score{component}``.
 """
 
 from __future__ import annotations
@@ -15,9 +19,27 @@ from dataclasses import dataclass, field
 
 from edgewatch.config.health import HealthConfig
 from edgewatch.health.model import CheckResult, Status, worst
+from edgewatch.model import MetricFamily, MetricType, Sample, SeriesKey
 
 POINTS = {Status.PASS: 100.0, Status.WARN: 50.0, Status.FAIL: 0.0}
 CRITICAL_CAP = 25.0
+SCORE_METRIC = "edgewatch_health_score"
+COMPONENT_SCORE_METRIC = "edgewatch_component_health_score"
+
+FAMILIES: tuple[MetricFamily, ...] = (
+    MetricFamily(
+        SCORE_METRIC,
+        MetricType.GAUGE,
+        "The overall health score, 0 to 100: the components' weighted mean, capped at 25 "
+        "while a critical check fails.",
+    ),
+    MetricFamily(
+        COMPONENT_SCORE_METRIC,
+        MetricType.GAUGE,
+        "A component's health score, 0 to 100: the mean of its checks.",
+        ("component",),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -117,3 +139,16 @@ def _losses(
             if lost > 0:
                 out.append(Loss(r.name, comp.name, r.status, round(lost, 1)))
     return sorted(out, key=lambda loss: -loss.points)
+
+
+def summary_samples(summary: HealthSummary) -> list[Sample]:
+    """The scores as samples; a score that is None (nothing known, or a component
+    blocked by one it depends on) gives no sample."""
+    out = []
+    if summary.score is not None:
+        out.append(Sample(SeriesKey(SCORE_METRIC), summary.score))
+    for name, comp in summary.components.items():
+        if comp.score is not None:
+            key = SeriesKey.of(COMPONENT_SCORE_METRIC, component=name)
+            out.append(Sample(key, round(comp.score, 1)))
+    return out

@@ -10,14 +10,18 @@ restarted.
   within ``BOOT_TOLERANCE_S`` of each other are one boot: the kernel's figure
   moves a little with clock adjustments) that lies in the window is a boot at that
   time.
-- **Agent restarts** come from ``edgewatch_process_cpu_seconds_total`` (the
-  agent's own CPU time, the ``self`` collector): it falls back when a new process
-  starts. A restart within ``BOOT_GRACE_MS`` after a boot is that boot, not listed
-  twice.
+- **Agent restarts** come from ``edgewatch_process_start_time_seconds`` (the
+  ``self`` collector; read once per process): each distinct value in the window
+  is an agent start at that time. Where that series is absent (data from an agent
+  before it existed), from ``edgewatch_process_cpu_seconds_total`` instead, the
+  agent's own CPU time, which falls back when a new process starts: over the whole
+  window, or over its part before the first start time known. A restart within
+  ``BOOT_GRACE_MS`` after a boot is that boot, not listed twice.
 
 Windows longer than ``RAW_WINDOW_MS`` are read at a step of about
-``TARGET_POINTS`` points (maximum of the boot time, minimum of the CPU time per
-step), which places a restart to within one step.
+``TARGET_POINTS`` points (maximum of the boot and start times, minimum of the CPU
+time per step): a start time still gives the exact moment, the CPU time places a
+restart to within one step.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from edgewatch.store.reader import Reader
 
 Kind = Literal["alert", "boot", "restart"]
 BOOT_METRIC = "node_boot_time_seconds"
-START_METRIC = "edgewatch_process_cpu_seconds_total"
+START_METRIC = "edgewatch_process_start_time_seconds"
+CPU_METRIC = "edgewatch_process_cpu_seconds_total"
 BOOT_TOLERANCE_S = 60.0
 BOOT_GRACE_MS = 10 * 60_000
 RAW_WINDOW_MS = 2 * 86_400_000
@@ -133,20 +138,46 @@ def boots(reader: Reader, start_ms: int, end_ms: int) -> list[Annotation]:
 def restarts(
     reader: Reader, start_ms: int, end_ms: int, boot_times: Sequence[int] = ()
 ) -> list[Annotation]:
-    """Agent restarts in [start_ms, end_ms]: the agent's CPU time falling back."""
+    """Agent restarts in [start_ms, end_ms]: from the agent's start time, or where that
+    is absent, from its CPU time falling back."""
+    starts, first_ms = _start_times(reader, start_ms, end_ms)
+    found = [(t, 0) for t in starts if start_ms <= t <= end_ms]
+    if first_ms is None or first_ms > start_ms:  # (part of) the window has no start time
+        step = _step(start_ms, end_ms)
+        # before the first start known, and before its step (where the CPU time's fall at
+        # that very start would be placed)
+        until = end_ms if first_ms is None else min(end_ms, first_ms - (step or 0) - 1)
+        # read at a step, a restart is placed at the start of its step: maybe before the boot
+        found += [(t, step or 0) for t in _cpu_fallbacks(reader, start_ms, until, step)]
+    return [
+        Annotation("restart", t, t, "agent restart")
+        for t, early in sorted(set(found))
+        if not any(b - early <= t <= b + BOOT_GRACE_MS for b in boot_times)
+    ]
+
+
+def _start_times(reader: Reader, start_ms: int, end_ms: int) -> tuple[list[int], int | None]:
+    """The distinct start times (ms) the agent reported in the window, and the earliest
+    of them (None: the series is absent)."""
     step = _step(start_ms, end_ms)
+    # a start inside the window is reported by samples after it: read a little past its end
+    data = reader.read(START_METRIC, start_ms, end_ms + BOOT_GRACE_MS, step, agg="max")
+    starts = sorted(
+        {round(v * 1000) for series in data for v in series.values.tolist() if math.isfinite(v)}
+    )
+    return starts, (starts[0] if starts else None)
+
+
+def _cpu_fallbacks(reader: Reader, start_ms: int, end_ms: int, step: int | None) -> list[int]:
+    """When the agent's CPU time fell back, in [start_ms, end_ms]."""
+    if end_ms < start_ms:
+        return []
     lookback = step or MIN_STEP_MS  # the sample before the window's first
-    data = reader.read(START_METRIC, start_ms - lookback, end_ms, step, agg="min")
+    data = reader.read(CPU_METRIC, start_ms - lookback, end_ms, step, agg="min")
     times: set[int] = set()
     for series in data:
         ts, values = series.ts.tolist(), series.values.tolist()
         for i in range(1, len(ts)):
             if values[i] < values[i - 1] and start_ms <= ts[i] <= end_ms:
                 times.add(int(ts[i]))
-    # read at a step, a restart is placed at the start of its step: maybe before the boot
-    early = step or 0
-    return [
-        Annotation("restart", t, t, "agent restart")
-        for t in sorted(times)
-        if not any(b - early <= t <= b + BOOT_GRACE_MS for b in boot_times)
-    ]
+    return sorted(times)
