@@ -1,7 +1,16 @@
-// Overview: the health score first, then live system charts, then the components.
+// Overview: what is wrong first (the health score, then the active alerts), then live
+// system charts, then the components. Label values are user input: textContent only (el()).
 
+import { ago, number, time } from "../format.js";
 import { startLiveCharts } from "../livecharts.js";
 import { el, fetchJSON, poll, ready } from "../ui.js";
+
+const ALERTS_MS = 10000;
+const ALERTS_SHOWN = 6; // the rest: a link to the Alerts page
+// The API's order (docs/api.md): firing, nodata, pending; within each by severity.
+const ALERTS_URL = "/api/alerts?state=firing&state=nodata&state=pending";
+const ALERT_STATUS = { firing: "fail", nodata: "warn", pending: "warn" };
+const SEVERITY = { critical: "fail", page: "fail", error: "fail", warning: "warn" };
 
 const CHARTS = [
   {
@@ -60,12 +69,56 @@ function renderHealth(body) {
   document.getElementById("components-empty").hidden = names.length > 0;
 }
 
+function alertItem(a) {
+  const labels = Object.entries(a.labels || {})
+    .filter(([name]) => name !== "alertname" && name !== "severity")
+    .sort(([x], [y]) => x.localeCompare(y));
+  const sinceIso = a.fired_at || a.since;
+  const sinceMs = sinceIso ? Date.parse(sinceIso) : null;
+  const quiet = [
+    a.silenced_by.length ? "silenced" : null,
+    a.inhibited_by.length ? "inhibited" : null,
+    a.muted_by.length ? "muted" : null,
+    a.acked_by ? `acked by ${a.acked_by}` : null,
+  ].filter(Boolean);
+  return el(
+    "li", { className: "alert-item", dataset: { state: a.state, fingerprint: a.fingerprint } },
+    el(
+      "a", { href: "/alerts" },
+      el(
+        "span", { className: "alert-head" },
+        el("span", { className: "badge", dataset: { status: SEVERITY[a.severity] || "unknown" } }, a.severity || "no severity"),
+        a.state === "firing" ? null : el("span", { className: "badge", dataset: { status: ALERT_STATUS[a.state] || "unknown" } }, a.state),
+        el("strong", { className: "alert-name" }, a.rule),
+        el("span", { className: "alert-value" }, typeof a.value === "number" ? number(a.value) : (a.value ?? "–")),
+        el("time", { className: "muted", dateTime: sinceIso || "", title: time(sinceMs) }, ago(sinceMs)),
+        quiet.length ? el("span", { className: "muted" }, quiet.join(" · ")) : null,
+      ),
+      labels.length ? el("ul", { className: "chips" }, ...labels.map(([n, v]) => el("li", { className: "chip" }, `${n}=${v}`))) : null,
+    ),
+  );
+}
+
+async function refreshAlerts() {
+  const alerts = await fetchJSON(ALERTS_URL);
+  document.getElementById("alert-list").replaceChildren(...alerts.slice(0, ALERTS_SHOWN).map(alertItem));
+  document.getElementById("alerts-none").hidden = alerts.length > 0;
+  const count = document.getElementById("alerts-count");
+  const firing = alerts.filter((a) => a.state === "firing").length;
+  const more = alerts.length > ALERTS_SHOWN ? `, ${alerts.length - ALERTS_SHOWN} more` : "";
+  count.textContent = `${firing} firing, ${alerts.length} in all${more} →`;
+  count.hidden = alerts.length === 0;
+}
+
 async function refreshHealth() {
   renderHealth(await fetchJSON("/api/health", { acceptStatus: [503] }));
 }
 
 Promise.allSettled([
   poll(refreshHealth, 15000, { indicator: false }),
+  // Only where the agent runs the alerting engine (else the page says so, and
+  // /api/alerts would answer 503).
+  document.getElementById("alert-list") ? poll(refreshAlerts, ALERTS_MS, { indicator: false }) : null,
   startLiveCharts(document.getElementById("charts"), CHARTS, {
     onEmpty: (empty) => { document.getElementById("charts-empty").hidden = !empty; },
   }),
