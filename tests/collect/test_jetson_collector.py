@@ -120,3 +120,13 @@ def test_this_machine_either_is_a_jetson_or_says_why() -> None:
         assert "jetson_gpu_load_ratio" in values(c.collect())
     else:
         assert reason.startswith("not an NVIDIA Jetson")
+
+
+def test_a_gpu_devfreq_node_is_known_by_its_device_tree_name(jp6_copy: Path) -> None:
+    # A devfreq node under a name not in the list (a newer module) is the GPU when its
+    # device-tree node says so; device-tree strings end in NUL ("gpu\0"), as the fixture's.
+    devfreq = jp6_copy / "sys/class/devfreq"
+    (devfreq / "17000000.gpu").rename(devfreq / "17000000.gb20b")
+    assert (devfreq / "17000000.gb20b/device/of_node/name").read_bytes() == b"gpu\0"
+    v = values(collector(jp6_copy).collect())
+    assert v["jetson_gpu_frequency_hertz"] == 1_020_000_000

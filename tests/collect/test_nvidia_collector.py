@@ -203,7 +203,6 @@ def test_one_gpu_lost_the_other_keeps_reporting_until_it_returns() -> None:
     ("fault", "reason"),
     [
         ("library", "NVML cannot start: NVML Shared Library Not Found"),
-        ("driver", "NVML cannot start: Driver Not Loaded"),
         ("no gpu", "NVML found no NVIDIA GPU"),
     ],
 )
@@ -211,12 +210,72 @@ def test_no_nvidia_here_disables_with_a_reason(fault: str, reason: str) -> None:
     fake = two_gpus()
     if fault == "library":
         fake.library_present = False
-    elif fault == "driver":
-        fake.unload_driver()
     else:
         fake.gpus = []
     assert NvidiaCollector(nvml=fake).available() == reason
     assert not fake.initialised
+
+
+def test_driver_not_loaded_at_start_stays_on_and_finds_the_gpus_when_it_loads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake, clock = two_gpus(), Clock()
+    fake.unload_driver()  # the agent started before the driver (boot), or during a reload
+    c = NvidiaCollector(interval=5.0, nvml=fake, clock=clock)
+    with caplog.at_level(logging.INFO, logger="edgewatch.collect.nvidia"):
+        assert c.available() is None
+        assert not fake.initialised
+        for _ in range(3):
+            assert values(c.collect()) == {"nvidia_nvml_up": 0, "nvidia_nvml_errors_total": 0}
+            clock.now += 5.0
+        fake.load_driver()
+        clock.now += 20.0  # past the backoff (5 s, 10 s, 20 s)
+        v = values(c.collect())
+    assert v["nvidia_nvml_up"] == 1
+    assert v[f"nvidia_gpu_up{{{A2}}}"] == v[f"nvidia_gpu_up{{{T4}}}"] == 1
+    assert v[f"DCGM_FI_DEV_GPU_TEMP{{{T4}}}"] == 61
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "NVML cannot start yet (Driver Not Loaded): reporting nvidia_nvml_up 0, "
+        "retrying every 5 s to 60 s"
+    ]
+    assert "NVML is back: 2 NVIDIA GPU(s) answer" in caplog.text
+
+
+def test_xid_event_of_a_gpu_lost_meanwhile_does_not_fail_the_collection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake, clock = two_gpus(), Clock()
+    c = started(fake, clock)
+    c.collect()
+    fake.xid(1, 79)  # "fallen off the bus": the GPU is lost by the time the event is read
+    fake.lose(1)
+    with caplog.at_level(logging.WARNING, logger="edgewatch.collect.nvidia"):
+        v = values(c.collect())
+    assert v[f"DCGM_FI_DEV_GPU_TEMP{{{A2}}}"] == 54
+    assert v[f"nvidia_gpu_up{{{T4}}}"] == 0
+    assert v["nvidia_nvml_up"] == 1
+    fake.restore(1)
+    clock.now += 5.0  # the next look for the lost GPU
+    v = values(c.collect())
+    assert v[f"nvidia_gpu_xid_errors_total{{{T4}}}"] == 1  # counted against T4 all the same
+    assert v[f"DCGM_FI_DEV_XID_ERRORS{{{T4}}}"] == 79
+    assert "NVIDIA GPU 1 (GPU-t4) is lost: GPU is lost" in caplog.text
+
+
+def test_xid_event_of_a_gpu_lost_since_start_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = two_gpus()
+    fake.lose(1)
+    c = started(fake)
+    with caplog.at_level(logging.WARNING, logger="edgewatch.collect.nvidia"):
+        for _ in range(2):
+            fake.xid(1, 79)  # nvmlDeviceGetUUID(event.device) answers GPU_IS_LOST
+            v = values(c.collect())
+            assert v[f"DCGM_FI_DEV_GPU_TEMP{{{A2}}}"] == 54
+            assert v["nvidia_nvml_up"] == 1
+    assert caplog.text.count("NVIDIA XID error 79 from a GPU that is lost (GPU is lost)") == 1
 
 
 def test_this_machine_without_a_gpu_says_why() -> None:

@@ -15,6 +15,7 @@ from scrape_server import OPENMETRICS, Answer, ExpositionServer, exposition_serv
 from edgewatch.collect.registry import load_collector_class
 from edgewatch.collect.scrape import ScrapeCollector, builtin_metric_names, tick_seconds
 from edgewatch.config.scrape import ScrapeTarget
+from edgewatch.config.secret import Secret
 from edgewatch.model import Collector
 
 LOGGER = "edgewatch.collect.scrape"
@@ -207,7 +208,7 @@ def test_malformed_text_is_counted_and_logged_once(
 def test_failures_are_classified(server: ExpositionServer, answer: Answer, reason: str) -> None:
     server.answers["/metrics"] = answer
     clock = Clock()
-    col = collector(server, clock, {"timeout": 0.3}, max_body=200)
+    col = collector(server, clock, {"timeout": 0.3}, body_size_limit=200)
     found = scrape(col, clock)
     assert found[next(k for k in found if k.startswith("edgewatch_scrape_failures_total"))] == 1
     assert next(k for k in found if k.startswith("edgewatch_scrape_failures_total")).endswith(
@@ -227,13 +228,101 @@ def test_unreachable_target(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_secrets_in_the_url_stay_out_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
     with exposition_server() as srv:
-        url = f"http://user:hunter2@127.0.0.1:{srv.port}/metrics?token=s3cret"
+        url = f"http://127.0.0.1:{srv.port}/metrics?token=s3cret"
     clock = Clock()
-    col = ScrapeCollector(targets=[ScrapeTarget(job="vision", url=url)], clock=clock)
+    target = ScrapeTarget(job="vision", url=url, bearer_token=Secret("hunter2"))
+    col = ScrapeCollector(targets=[target], clock=clock)
     caplog.set_level(logging.INFO, LOGGER)
     col.collect()
     assert f"scrape vision (http://127.0.0.1:{srv.port}/metrics) is down" in caplog.text
     assert "hunter2" not in caplog.text and "s3cret" not in caplog.text
+    assert "hunter2" not in repr(target) and "hunter2" not in repr(col._targets)
+
+
+def test_more_samples_than_sample_limit_fail_the_scrape_before_the_rest_is_parsed(
+    server: ExpositionServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Five samples, then a line the parser would refuse: stopping at the sixth sample
+    # means the parser never reached it (a "malformed" failure would mean it did).
+    lines = "".join(f'app_items{{n="{i}"}} {i}\n' for i in range(6)) + "app_bad{oops} 1\n"
+    server.answers["/metrics"] = Answer(lines.encode())
+    clock = Clock()
+    col = collector(server, clock, {"sample_limit": 5})
+    caplog.set_level(logging.WARNING, LOGGER)
+    found = [scrape(col, clock) for _ in range(3)][-1]
+    inst = f'instance="127.0.0.1:{server.port}",job="vision"'
+    assert app_series(found) == {}
+    assert found[f"up{{{inst}}}"] == 0.0
+    assert found[f'edgewatch_scrape_failures_total{{{inst},reason="sample_limit"}}'] == 3.0
+    assert not any('reason="malformed"' in k for k in found)
+    assert caplog.text.count("is down: more than 5 samples (sample_limit)") == 1
+
+
+def test_sample_limit_counts_samples_not_created_timestamps(server: ExpositionServer) -> None:
+    server.answers["/metrics"] = Answer(generate_latest(vision_registry()))  # 8 + 3 _created
+    clock = Clock()
+    found = scrape(collector(server, clock, {"sample_limit": 8}), clock)
+    assert found[f'up{{instance="127.0.0.1:{server.port}",job="vision"}}'] == 1.0
+    assert len(app_series(found)) == 8
+
+
+def test_the_section_sample_limit_applies_to_targets_that_set_none(
+    server: ExpositionServer,
+) -> None:
+    server.answers["/metrics"] = Answer(b"app_a 1\napp_b 2\napp_c 3\n")
+    clock = Clock()
+    found = scrape(
+        collector(server, clock, {}, {"job": "big", "sample_limit": 3}, sample_limit=2), clock
+    )
+    ups = {k: v for k, v in found.items() if k.startswith("up{")}
+    assert sorted(ups.values()) == [0.0, 1.0]
+    assert found[next(k for k in found if 'job="vision",reason="sample_limit"' in k)] == 1.0
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_an_answer_over_body_size_limit_is_abandoned(
+    server: ExpositionServer, content_length: bool
+) -> None:
+    body = b"app_ok 1\n" * 50_000  # 450 KB
+    server.answers["/metrics"] = Answer(body, content_length=content_length)
+    clock = Clock()
+    col = collector(server, clock, {"body_size_limit": "64KiB"})
+    found = scrape(col, clock)
+    assert found[next(k for k in found if k.startswith("up{"))] == 0.0
+    failures = [k for k in found if k.startswith("edgewatch_scrape_failures_total")]
+    assert len(failures) == 1 and failures[0].endswith('reason="too_large"}')
+    bigger = collector(server, clock, {"body_size_limit": "1MiB"})
+    assert values(bigger.collect())[f'up{{instance="127.0.0.1:{server.port}",job="vision"}}'] == 1
+
+
+@pytest.mark.parametrize(
+    ("auth", "header"),
+    [
+        ({"bearer_token": "t0ken"}, "Bearer t0ken"),
+        (
+            {"basic_auth": {"username": "edgewatch", "password": "pa:ss"}},
+            "Basic ZWRnZXdhdGNoOnBhOnNz",  # base64("edgewatch:pa:ss")
+        ),
+        ({}, None),
+    ],
+)
+def test_credentials_are_sent_in_the_authorization_header(
+    server: ExpositionServer, auth: dict[str, Any], header: str | None
+) -> None:
+    server.answers["/metrics"] = Answer(b"app_ok 1\n")
+    clock = Clock()
+    found = scrape(collector(server, clock, auth), clock)
+    assert found[f'up{{instance="127.0.0.1:{server.port}",job="vision"}}'] == 1.0
+    assert server.authorization == {"/metrics": header}
+
+
+def test_credentials_do_not_follow_a_redirect(server: ExpositionServer) -> None:
+    server.answers["/metrics"] = Answer(b"", status=302, location=server.url("/moved"))
+    server.answers["/moved"] = Answer(b"app_ok 1\n")
+    clock = Clock()
+    found = scrape(collector(server, clock, {"bearer_token": "t0ken"}), clock)
+    assert found[f'up{{instance="127.0.0.1:{server.port}",job="vision"}}'] == 1.0
+    assert server.authorization == {"/metrics": "Bearer t0ken", "/moved": None}
 
 
 def test_each_target_is_scraped_once_per_slot_of_its_interval(server: ExpositionServer) -> None:

@@ -66,6 +66,12 @@ def test_defaults_scrape_nothing(tmp_path: Path) -> None:
         ("{job: v, url: 'http://h/m', keep: ['(']}", "is not a valid regular expression"),
         ("{job: v, url: 'http://h/m', max_series: 0}", "greater than or equal to 1"),
         ("{job: v, url: 'http://h/m', honour_labels: true}", "did you mean 'honor_labels'"),
+        ("{job: v, url: 'http://h/m', sample_limit: 0}", "greater than or equal to 1"),
+        ("{job: v, url: 'http://h/m', body_size_limit: 1 parsec}", "is not a size"),
+        (
+            "{job: v, url: 'http://h/m', bearer_token: t, basic_auth: {username: u, password: p}}",
+            "set basic_auth or bearer_token, not both",
+        ),
     ],
 )
 def test_bad_targets_are_named_with_file_and_line(
@@ -90,3 +96,31 @@ def test_the_same_target_twice_is_an_error(tmp_path: Path) -> None:
     target = "{job: v, url: 'http://127.0.0.1:8000/metrics'}"
     found = errors(tmp_path, f"collectors:\n  scrape:\n    targets: [{target}, {target}]\n")
     assert "is listed twice" in found[0]
+
+
+def test_limits_and_credentials_are_read(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        "collectors:\n  scrape:\n    body_size_limit: 8MiB\n    sample_limit: 1000\n"
+        "    targets:\n      - {job: a, url: 'http://h/m', bearer_token: t0ken}\n"
+        "      - job: b\n        url: http://h/m\n        body_size_limit: 64KiB\n"
+        "        sample_limit: 10\n        basic_auth: {username: u, password: p4ss}\n",
+    )
+    section = config.collectors.scrape  # type: ignore[attr-defined]
+    assert (section.body_size_limit, section.sample_limit) == (8 * 1024 * 1024, 1000)
+    a, b = section.targets
+    assert a.bearer_token.get_secret_value() == "t0ken" and a.body_size_limit is None
+    assert (b.body_size_limit, b.sample_limit, b.basic_auth.username) == (65536, 10, "u")
+    shown = section.model_dump_json()
+    assert "t0ken" not in shown and "p4ss" not in shown
+
+
+def test_credentials_in_the_url_are_refused_and_not_repeated(tmp_path: Path) -> None:
+    target = "{job: v, url: 'http://user:hunter2@127.0.0.1:8000/metrics'}"
+    found = errors(tmp_path, f"collectors:\n  scrape:\n    targets:\n      - {target}\n")
+    assert len(found) == 1
+    assert (
+        "collectors.scrape.targets[0].url: credentials in the URL (user:password@) are " in found[0]
+    )
+    assert "give them as basic_auth: {username, password} or bearer_token" in found[0]
+    assert "hunter2" not in found[0]

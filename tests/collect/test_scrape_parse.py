@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
@@ -81,3 +82,22 @@ def test_any_bytes_parse_or_fail_as_malformed(body: bytes) -> None:
             parse(body, ctype)
         except ScrapeFailure as exc:
             assert exc.reason == "malformed"
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/openmetrics-text"])
+def test_parse_stops_at_the_first_sample_past_the_limit(ctype: str) -> None:
+    lines = b"# TYPE app_items gauge\n" + b"".join(b'app_items{n="%d"} 1\n' % i for i in range(4))
+    assert len(parse(lines + b"# EOF\n", ctype, sample_limit=4)) == 4
+    # The bad line after the limit is never read: the failure is the limit, not the text.
+    with pytest.raises(ScrapeFailure) as info:
+        parse(lines + b"bad{ 1\n", ctype, sample_limit=3)
+    assert (info.value.reason, str(info.value)) == (
+        "sample_limit",
+        "more than 3 samples (sample_limit)",
+    )
+
+
+def test_a_bad_byte_is_named_by_its_offset_in_the_answer() -> None:
+    with pytest.raises(ScrapeFailure) as info:
+        parse(b"app_ok 1\napp_\xff 1\n", "text/plain")
+    assert (info.value.reason, str(info.value)) == ("malformed", "answer is not UTF-8 (byte 13)")

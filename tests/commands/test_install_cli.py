@@ -158,3 +158,95 @@ def test_device_image_gets_the_user_and_the_unit_enabled(tmp_path: Path) -> None
     assert again.exit_code == 0, again.output
     assert "useradd" not in again.output  # the user exists now
     assert (image / "etc/passwd").read_text().count("\nedgewatch:") == 1
+
+
+def _image(tmp_path: Path, *entries: str) -> Path:
+    """A device image's /etc with these passwd lines (and login.defs as Debian's)."""
+    image = tmp_path / "rootfs"
+    (image / "etc").mkdir(parents=True)
+    base = "root:x:0:0:root:/root:/bin/bash\n"
+    (image / "etc/passwd").write_text(base + "".join(f"{e}\n" for e in entries))
+    (image / "etc/login.defs").write_text("UID_MIN 1000\nSYS_UID_MAX 999\n")
+    return image
+
+
+def _unit_of(r: Result) -> str:
+    return r.output.split("\n# steps (dry run", 1)[0]
+
+
+@pytest.mark.parametrize("user", ["root", "toor"])
+def test_root_is_refused(tmp_path: Path, user: str) -> None:
+    image = _image(tmp_path, "toor:x:0:0:root alias:/root:/bin/sh")
+    r = _install("--dry-run", "--prefix", str(image), "--user", user, "--force")
+    assert r.exit_code == 2, r.output
+    assert f"'{user}' is uid 0: the agent must not run as root" in r.output
+    assert "User=" not in r.output
+
+
+def test_a_persons_login_is_refused_unless_forced_and_then_keeps_its_ipc(
+    tmp_path: Path,
+) -> None:
+    image = _image(tmp_path, "pi:x:1000:1000:,,,:/home/pi:/bin/bash")
+    r = _install("--dry-run", "--prefix", str(image), "--user", "pi")
+    assert r.exit_code == 2
+    assert (
+        "'pi' exists and is not a system account with a nologin shell (uid 1000, shell "
+        "/bin/bash): likely a person's login"
+    ) in " ".join(r.output.split())
+    forced = _install("--dry-run", "--prefix", str(image), "--user", "pi", "--force")
+    assert forced.exit_code == 0, forced.output
+    unit = _unit_of(forced)
+    assert "\nUser=pi\n" in unit
+    # RemoveIPC=yes would delete pi's /dev/shm segments (the vision app's) at every stop.
+    assert "RemoveIPC" not in "".join(d for d in unit.splitlines() if not d.startswith("#"))
+    assert "useradd" not in forced.output
+
+
+@pytest.mark.parametrize(
+    ("entry", "remove_ipc"),
+    [
+        ("prometheus:x:120:127:Prometheus:/var/lib/prometheus:/usr/sbin/nologin", False),
+        ("edgewatch:x:998:998::/var/lib/edgewatch:/usr/sbin/nologin", True),
+        ("monitor:x:997:997:edgewatch monitoring agent:/var/lib/edgewatch:/bin/false", True),
+        (None, True),  # created by the install: ours
+    ],
+)
+def test_remove_ipc_only_for_an_account_that_is_edgewatch_s_alone(
+    tmp_path: Path, entry: str | None, remove_ipc: bool
+) -> None:
+    image = _image(tmp_path, *([entry] if entry else []))
+    user = entry.split(":")[0] if entry else "edgewatch"
+    r = _install("--dry-run", "--prefix", str(image), "--user", user)
+    assert r.exit_code == 0, r.output
+    assert ("\nRemoveIPC=yes\n" in _unit_of(r)) is remove_ipc
+    assert ("useradd" in r.output) is (entry is None)
+
+
+def _verify(unit: str, where: Path) -> subprocess.CompletedProcess[str]:
+    path = where / "edgewatch.service"
+    path.write_text(unit)
+    return subprocess.run(
+        [_need("systemd-analyze", "systemd"), "verify", "--man=no", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_percent_and_dollar_in_the_program_path_reach_systemd_literally(tmp_path: Path) -> None:
+    program = tmp_path / "opt_100%_$HOME_${HOME}" / "edgewatch"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    unit = render_unit(str(program))
+    # %% is systemd's escape for %; ":" turns $VAR expansion off (argv[0] included).
+    literal = str(program).replace("%", "%%")
+    assert f"\nExecStart=:{literal} run --config /etc/edgewatch/edgewatch.yaml " in unit
+    done = _verify(unit, tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    # What doubling $ would do: systemd does not undo it in the path, the program is lost.
+    doubled = unit.replace(f":{literal}", literal.replace("$", "$$"))
+    assert "is not executable: No such file or directory" in _verify(doubled, tmp_path).stderr
+    plain = render_unit("/opt/edgewatch/bin/edgewatch")
+    assert "\nExecStart=/opt/edgewatch/bin/edgewatch run " in plain  # no prefix without a $

@@ -177,7 +177,7 @@ class JetsonCollector:
         devfreq = os.path.join(sys_root, "class/devfreq")
         for entry in list_dir(devfreq):
             node = os.path.join(devfreq, entry)
-            of_name = read_stripped(os.path.join(node, "device/of_node/name"))
+            of_name = _device_tree_string(os.path.join(node, "device/of_node/name"))
             if entry not in GPU_DEVFREQ and of_name not in GPU_OF_NAMES:
                 continue
             self._gpu_freq = self._gpu_freq or _first([os.path.join(node, "cur_freq")])
@@ -273,6 +273,12 @@ def _hwmon_rails(base: str) -> list[tuple[str, str, str]]:
         if os.path.exists(volt) and os.path.exists(curr):
             rails.append((label, volt, curr))
     return rails
+
+
+def _device_tree_string(path: str) -> str | None:
+    """A device-tree string property: NUL-terminated on real boards (``gpu\\0``)."""
+    text = read_text(path)
+    return None if text is None else text.split("\0", 1)[0].strip()
 
 
 def _first(paths: Iterable[str]) -> str | None:

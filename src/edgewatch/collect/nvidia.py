@@ -6,14 +6,20 @@ without NVIDIA the agent neither loads it nor needs it installed. A GPU that is
 lost mid-run (fallen off the bus, driver unloaded or reloaded) makes this
 collector shut NVML down -- which also lets the driver be unloaded -- report
 ``nvidia_gpu_up 0`` and try to start NVML again with a growing delay, resuming
-with fresh device handles when the GPU is back, without an agent restart.
+with fresh device handles when the GPU is back, without an agent restart. The
+same holds at start: when NVML cannot start yet because the driver is not
+loaded (early boot, a driver upgrade), the collector stays on and retries; only
+a machine without nvidia-ml-py or without NVIDIA's library turns it off.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import importlib.util
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -94,6 +100,8 @@ _MISSING = ("NOT_SUPPORTED", "NO_PERMISSION", "FUNCTION_NOT_FOUND", "INVALID_ARG
 _MIB = 1024.0 * 1024.0
 _MAX_EVENTS = 64  # XID events drained per collection
 _XID_EVENT = 0x8  # nvmlEventTypeXidCriticalError
+_NVML_LIBRARY = "libnvidia-ml.so.1"  # what pynvml loads on Linux
+_NOT_INSTALLED = "nvidia-ml-py is not installed (pip install 'edgewatch[gpu]')"
 
 
 class _Gpu:
@@ -144,15 +152,33 @@ class NvidiaCollector:
 
     def available(self) -> str | None:
         if self._nvml is None:
+            if importlib.util.find_spec("pynvml") is None:
+                return _NOT_INSTALLED
+            if not _nvml_library_loads():
+                # pynvml's own words for it, without importing pynvml (3 MiB RSS kept for
+                # good) on a machine with nvidia-ml-py but no NVIDIA driver.
+                return "NVML cannot start: NVML Shared Library Not Found"
             try:
                 self._nvml = importlib.import_module("pynvml")
             except ImportError:
-                return "nvidia-ml-py is not installed (pip install 'edgewatch[gpu]')"
+                return _NOT_INSTALLED
         try:
             self._open()
         except self._nvml.NVMLError as exc:
             self._close()
-            return f"NVML cannot start: {exc}"
+            if not _code_in(self._nvml, exc, _GONE + _LOST):
+                return f"NVML cannot start: {exc}"
+            # The driver is not loaded yet (boot) or is being reloaded: stay on, retry.
+            log.warning(
+                "NVML cannot start yet (%s): reporting nvidia_nvml_up 0, retrying every "
+                "%g s to %g s",
+                exc, self.interval, self._retry_max,
+            )  # fmt: skip
+            now = self._clock()
+            self._down_since = now
+            self._retry_at = now + self._backoff
+            self._backoff = min(self._backoff * 2, self._retry_max)
+            return None
         if not self._gpus and not self._known:
             self._close()
             return "NVML found no NVIDIA GPU"
@@ -288,6 +314,10 @@ class NvidiaCollector:
         except nvml.NVMLError as exc:
             if not _code_in(nvml, exc, _LOST):
                 raise
+            self._lose(gpu, exc)
+
+    def _lose(self, gpu: _Gpu, exc: object) -> None:
+        if not gpu.lost:
             gpu.lost, gpu.error = True, exc
             log.warning("NVIDIA GPU %s (%s) is lost: %s", gpu.index, gpu.labels[1], exc)
 
@@ -372,10 +402,28 @@ class NvidiaCollector:
                     self._count_error(f"XID events: {exc}")
                 return
             if event.eventType & _XID_EVENT:
-                uuid = _text(nvml.nvmlDeviceGetUUID(event.device))
+                uuid = self._uuid_of(event.device, int(event.eventData))
+                if uuid is None:
+                    continue
                 self._xid_last[uuid] = int(event.eventData)
                 self._xid_count[uuid] = self._xid_count.get(uuid, 0) + 1
                 log.warning("NVIDIA GPU %s: XID error %d", uuid, event.eventData)
+
+    def _uuid_of(self, handle: object, xid: int) -> str | None:
+        """The UUID of the GPU an event came from: that of the enumerated GPU with this
+        handle, else NVML's answer; None when that GPU is lost and unknown to us."""
+        wanted = _handle_id(handle)
+        for gpu in self._gpus:
+            if _handle_id(gpu.handle) == wanted:
+                return gpu.labels[1]
+        nvml = self._nvml
+        try:
+            return _text(nvml.nvmlDeviceGetUUID(handle))
+        except nvml.NVMLError as exc:
+            if not _code_in(nvml, exc, _LOST):
+                raise
+            self._once.warning(f"NVIDIA XID error {xid} from a GPU that is lost ({exc})")
+            return None
 
     def _call(self, gpu: _Gpu, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(handle, *args)``, or None when this GPU lacks the metric or the call failed.
@@ -418,6 +466,14 @@ def _code_in(nvml: Any, exc: Any, names: tuple[str, ...]) -> bool:
     return any(getattr(nvml, f"NVML_ERROR_{name}", object()) == code for name in names)
 
 
+def _handle_id(handle: object) -> object:
+    """What tells two NVML device handles apart: the address a ctypes pointer holds (two
+    pointer objects to one device compare unequal), else the handle itself (the fake's)."""
+    if isinstance(handle, ctypes._Pointer):
+        return ctypes.cast(handle, ctypes.c_void_p).value
+    return handle
+
+
 def _text(value: object) -> str:
     """NVML strings: str from nvidia-ml-py >= 11.515, bytes before."""
     if value is None:
@@ -425,3 +481,14 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _nvml_library_loads() -> bool:
+    """Whether the dynamic loader finds NVML, as pynvml looks for it on Linux."""
+    if not sys.platform.startswith("linux"):
+        return True  # pynvml knows where to look elsewhere
+    try:
+        ctypes.CDLL(_NVML_LIBRARY)
+    except OSError:
+        return False
+    return True

@@ -10,25 +10,29 @@ timestamps, and get ``job`` and ``instance`` labels; each scrape also reports
 
 Guards: names of built-in edgewatch metrics are refused (the rule of
 ``POST /api/push``), and so are new series beyond ``max_series`` per target;
-both are counted and logged once. A target that fails is logged when it goes
+both are counted and logged once. An answer over ``body_size_limit`` bytes or
+with more than ``sample_limit`` samples fails the scrape (up=0) as soon as the
+limit is passed. A target that fails is logged when it goes
 down and when it comes back, not on every interval.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edgewatch.collect.base import COUNTER, GAUGE, OnceLogger, family
 from edgewatch.collect.push import make_key
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.collect.scrape_fetch import (
-    MAX_BODY,
+    BODY_SIZE_LIMIT,
+    SAMPLE_LIMIT,
     Scraped,
     ScrapeFailure,
     display_url,
@@ -38,6 +42,9 @@ from edgewatch.collect.scrape_fetch import (
     parse,
 )
 from edgewatch.model import MetricFamily, Sample, SeriesKey
+
+if TYPE_CHECKING:
+    from edgewatch.config.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,8 @@ KEPT = family(
 FAILURES = family(
     "edgewatch_scrape_failures_total",
     COUNTER,
-    "Failed scrapes by reason: unreachable, timeout, http_status, too_large, malformed.",
+    "Failed scrapes by reason: unreachable, timeout, http_status, too_large, sample_limit, "
+    "malformed.",
     *_T,
     "reason",
 )
@@ -70,6 +78,13 @@ REFUSED = family(
 )
 FAMILIES = (UP, DURATION, SCRAPED, KEPT, FAILURES, REFUSED)
 REFUSALS = ("series_limit", "builtin_name")
+
+
+class BasicAuthSpec(Protocol):
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> Secret: ...
 
 
 class TargetSpec(Protocol):
@@ -93,6 +108,14 @@ class TargetSpec(Protocol):
     def drop(self) -> tuple[str, ...]: ...
     @property
     def max_series(self) -> int | None: ...
+    @property
+    def body_size_limit(self) -> int | None: ...
+    @property
+    def sample_limit(self) -> int | None: ...
+    @property
+    def basic_auth(self) -> BasicAuthSpec | None: ...
+    @property
+    def bearer_token(self) -> Secret | None: ...
 
 
 def builtin_metric_names() -> frozenset[str]:
@@ -114,7 +137,14 @@ class Target:
     """One target's settings, resolved, and what the scrapes remember of it."""
 
     def __init__(
-        self, spec: TargetSpec, *, interval: float, timeout: float, max_series: int
+        self,
+        spec: TargetSpec,
+        *,
+        interval: float,
+        timeout: float,
+        max_series: int,
+        body_size_limit: int,
+        sample_limit: int,
     ) -> None:
         self.job = spec.job
         self.url = spec.url
@@ -122,6 +152,9 @@ class Target:
         self.interval_ms = max(1, round((spec.interval or interval) * 1000))
         self.timeout = min(spec.timeout or timeout, self.interval_ms / 1000)
         self.max_series = spec.max_series or max_series
+        self.body_size_limit = spec.body_size_limit or body_size_limit
+        self.sample_limit = spec.sample_limit or sample_limit
+        self.authorization = authorization(spec)
         self.honor_labels = spec.honor_labels
         self.keep = [re.compile(p) for p in spec.keep]
         self.drop = [re.compile(p) for p in spec.drop]
@@ -139,6 +172,9 @@ class Target:
             f.name: SeriesKey.of(f.name, self.labels) for f in (UP, DURATION, SCRAPED, KEPT)
         }
 
+    def __repr__(self) -> str:  # never the credentials
+        return f"Target({self.shown})"
+
     def wanted(self, name: str) -> bool:
         if self.keep and not any(p.fullmatch(name) for p in self.keep):
             return False
@@ -154,19 +190,22 @@ class ScrapeCollector:
         interval: float = 15.0,
         timeout: float = 10.0,
         max_series: int = 2000,
+        body_size_limit: int = BODY_SIZE_LIMIT,
+        sample_limit: int = SAMPLE_LIMIT,
         targets: Sequence[TargetSpec] = (),
         proc_root: str = "/proc",
         sys_root: str = "/sys",
         reserved: Collection[str] | None = None,
-        max_body: int = MAX_BODY,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._targets = [
-            Target(t, interval=interval, timeout=timeout, max_series=max_series) for t in targets
-        ]
+        limits = {
+            "max_series": max_series,
+            "body_size_limit": body_size_limit,
+            "sample_limit": sample_limit,
+        }
+        self._targets = [Target(t, interval=interval, timeout=timeout, **limits) for t in targets]
         self.interval = tick_seconds([t.interval_ms for t in self._targets]) or interval
         self._reserved = None if reserved is None else frozenset(reserved)
-        self._max_body = max_body
         self._clock = clock
         self._opener = no_proxy_opener()
 
@@ -217,9 +256,14 @@ class ScrapeCollector:
         wanted = 0
         try:
             body, content_type = fetch(
-                target.url, timeout=target.timeout, max_body=self._max_body, opener=self._opener
+                target.url,
+                timeout=target.timeout,
+                max_body=target.body_size_limit,
+                opener=self._opener,
+                authorization=target.authorization,
             )
-            scraped = parse(body, content_type)
+            scraped = parse(body, content_type, sample_limit=target.sample_limit)
+            del body
             wanted, kept = self._accept(target, scraped)
         except ScrapeFailure as exc:
             self._failed(target, exc)
@@ -310,6 +354,16 @@ class ScrapeCollector:
             target.keys.clear()
         target.keys[cache_key] = key
         return key
+
+
+def authorization(spec: TargetSpec) -> str | None:
+    """The Authorization header's value for a target's credentials; None without."""
+    if spec.bearer_token is not None:
+        return f"Bearer {spec.bearer_token.get_secret_value()}"
+    if spec.basic_auth is not None:
+        pair = f"{spec.basic_auth.username}:{spec.basic_auth.password.get_secret_value()}"
+        return f"Basic {base64.b64encode(pair.encode()).decode('ascii')}"
+    return None
 
 
 def tick_seconds(intervals_ms: Sequence[int]) -> float | None:

@@ -12,13 +12,20 @@ when there is none (an existing one is kept), then ``systemctl daemon-reload`` a
 --prefix`` and the unit enabled with ``systemctl --root``, nothing is started) or
 a staging folder for a package (files only; the other steps are printed).
 ``--dry-run`` prints the unit and the steps and changes nothing.
+
+The service never runs as root (uid 0), and an existing account is taken only when
+it is a system account with a nologin shell, unless ``--force``: a person's login
+(``pi``) would let the agent into that person's files. ``RemoveIPC=yes`` (systemd
+deletes the user's System V and POSIX IPC objects, ``/dev/shm`` included, whenever
+the service stops) is written only for an account dedicated to edgewatch: one this
+command creates, or an existing system account named ``edgewatch`` or carrying the
+comment useradd gives it here.
 """
 
 from __future__ import annotations
 
 import grp
 import os
-import pwd
 import re
 import shlex
 import subprocess
@@ -29,6 +36,12 @@ from pathlib import Path
 import click
 
 from edgewatch.commands import CONTEXT_SETTINGS
+from edgewatch.commands.service_account import (
+    DEFAULT_USER,
+    USER_COMMENT,
+    check_user,
+    existing_account,
+)
 from edgewatch.errors import UsageError
 
 UNIT_NAME = "edgewatch.service"
@@ -36,13 +49,14 @@ UNIT_DIR = "/etc/systemd/system"
 CONFIG_DIR = "/etc/edgewatch"
 CONFIG_FILE = f"{CONFIG_DIR}/edgewatch.yaml"
 DATA_DIR = "/var/lib/edgewatch"
-DEFAULT_USER = "edgewatch"
 # Exists only when systemd runs as PID 1: the test sd_booted(3) makes.
 SYSTEMD_RUN_DIR = Path("/run/systemd/system")
 # useradd's own rule for portable names (shadow's is_valid_user_name, strict form).
 USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 HOME_DIRS = ("/home/", "/root/", "/run/user/")
 COMMAND_TIMEOUT_S = 120
+REMOVE_IPC = "RemoveIPC=yes"
+NO_REMOVE_IPC = "# RemoveIPC= left out: the account existed before, its shared memory is not ours"
 
 UNIT_TEMPLATE = """\
 # edgewatch: monitoring agent. Written by `edgewatch install`; see docs/service.md.
@@ -98,7 +112,7 @@ RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
-RemoveIPC=yes
+{remove_ipc}
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
@@ -152,18 +166,30 @@ def default_executable(python: str | None = None) -> str:
     return f"{interpreter} -m edgewatch"
 
 
-def render_unit(executable: str, user: str = DEFAULT_USER) -> str:
-    """The unit file running ``executable`` (a path, or ``PYTHON -m edgewatch``) as ``user``."""
+def render_unit(executable: str, user: str = DEFAULT_USER, *, remove_ipc: bool = True) -> str:
+    """The unit file running ``executable`` (a path, or ``PYTHON -m edgewatch``) as ``user``;
+    ``remove_ipc``: the account is edgewatch's alone (see the module's docstring)."""
     program = executable.split(" ", 1)[0]
     return UNIT_TEMPLATE.format(
-        exec_start=executable.replace("%", "%%"),  # % starts a systemd specifier
+        exec_start=_exec_start(executable),
         config=CONFIG_FILE,
         config_dir=CONFIG_DIR,
         data_dir=DATA_DIR,
         user=user,
         # A program under a home directory must stay readable (pipx as a user).
         protect_home="read-only" if program.startswith(HOME_DIRS) else "yes",
+        remove_ipc=REMOVE_IPC if remove_ipc else NO_REMOVE_IPC,
     )
+
+
+def _exec_start(executable: str) -> str:
+    """``executable`` as ExecStart= reads it. ``%`` starts a specifier: doubled. ``$``
+    is not expanded in the program's path, but is in the argv[0] systemd passes (a
+    venv's python finds its pyvenv.cfg from argv[0]), and ``$$`` is not unescaped in
+    the path (the program is then not found): the ``:`` prefix (systemd 242+) turns
+    expansion off for the whole command line, whose arguments hold no variable."""
+    escaped = executable.replace("%", "%%")
+    return f":{escaped}" if "$" in executable else escaped
 
 
 def systemd_booted(run_dir: Path = SYSTEMD_RUN_DIR) -> bool:
@@ -183,7 +209,7 @@ def useradd_argv(user: str, prefix: Path | None = None) -> tuple[str, ...]:
         "--shell",
         "/usr/sbin/nologin",
         "--comment",
-        "edgewatch monitoring agent",
+        USER_COMMENT,
         user,
     )
 
@@ -192,14 +218,14 @@ def plan(prefix: Path, user: str, executable: str, *, booted: bool) -> list[Step
     """What installing means here: the files to write and the commands to run or print."""
     live = prefix == Path("/")
     image = not live and (prefix / "etc" / "passwd").is_file()
-    steps: list[Step] = [
-        WriteFile(_under(prefix, f"{UNIT_DIR}/{UNIT_NAME}"), render_unit(executable, user), 0o644)
-    ]
+    account = existing_account(user, prefix) if live or image else None
+    unit = render_unit(executable, user, remove_ipc=account is None or account.dedicated)
+    steps: list[Step] = [WriteFile(_under(prefix, f"{UNIT_DIR}/{UNIT_NAME}"), unit, 0o644)]
     if live:
-        if not _user_exists(user, None):
+        if account is None:
             steps.append(Command(useradd_argv(user), f"create the system user {user}", True))
     elif image:
-        if not _user_exists(user, prefix):
+        if account is None:
             steps.append(
                 Command(useradd_argv(user, prefix), f"create the user {user} in {prefix}", True)
             )
@@ -252,23 +278,30 @@ def plan(prefix: Path, user: str, executable: str, *, booted: bool) -> list[Step
     metavar="PATH",
     help="The edgewatch command the unit runs (default: the one beside this Python).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run as an existing --user even when it is not a system account with a nologin "
+    "shell (a person's login). Never root.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the unit and the steps; change nothing.")
-def install_cmd(prefix: str, user: str, executable: str | None, dry_run: bool) -> None:
+def install_cmd(prefix: str, user: str, executable: str | None, force: bool, dry_run: bool) -> None:
     """Install the agent as a systemd service (Type=notify, watchdog, hardened)."""
     if not USER_NAME.fullmatch(user):
         raise click.BadParameter(
             f"{user!r}: use lower-case letters, digits, _ and -, starting with a letter or _",
             param_hint="--user",
         )
+    root = Path(os.path.abspath(prefix))
+    check_user(user, existing_account(user, root), force=force)
     exe = executable or default_executable()
     if not exe.startswith("/") or any(c in exe for c in "\"'\\\t\n"):
         raise click.BadParameter(
             f"{exe!r}: an absolute path without quotes or backslashes", param_hint="--executable"
         )
-    root = Path(os.path.abspath(prefix))
     steps = plan(root, user, exe, booted=systemd_booted())
     if dry_run:
-        click.echo(render_unit(exe, user), nl=False)
+        click.echo(next(s.text for s in steps if isinstance(s, WriteFile)), nl=False)
         click.echo("\n# steps (dry run, nothing changed):")
         for step in steps:
             click.echo(f"#   {_describe(step)}")
@@ -297,17 +330,6 @@ def install_cmd(prefix: str, user: str, executable: str | None, dry_run: bool) -
 
 def _under(prefix: Path, path: str) -> Path:
     return prefix / path.lstrip("/")
-
-
-def _user_exists(user: str, prefix: Path | None) -> bool:
-    if prefix is None:
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            return False
-        return True
-    lines = (prefix / "etc" / "passwd").read_text(errors="replace").splitlines()
-    return any(line.split(":", 1)[0] == user for line in lines)
 
 
 def _group_id(group: str, root: Path) -> int | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from edgewatch.config.fields import Regex
+from edgewatch.config.remote_write import BasicAuth
+from edgewatch.config.secret import Secret
 from edgewatch.config.section import Section
-from edgewatch.config.units import Duration
+from edgewatch.config.units import Duration, Size
 from edgewatch.model import LABEL_NAME_RE
 
 # Labels the scrape sets itself on every series; a target's static labels may not.
@@ -22,6 +24,13 @@ def check_scrape_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"{value!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8000/metrics"
+        )
+    if "@" in parts.netloc:
+        # urllib would look up "user:password@host" as a host name: the secret would
+        # go to the DNS resolver, and the scrape would fail. Never echo it back.
+        raise ValueError(
+            "credentials in the URL (user:password@) are not allowed: give them as "
+            "basic_auth: {username, password} or bearer_token"
         )
     try:
         parts.port  # noqa: B018 -- raises ValueError on a bad port
@@ -41,6 +50,9 @@ JobName = Annotated[str, AfterValidator(check_job)]
 
 
 class ScrapeTarget(Section):
+    # Passwords and tokens: a validation error must not repeat what was given.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     job: JobName = Field(description="The `job` label of every series of this target.")
     url: ScrapeUrl = Field(
         description="The endpoint serving Prometheus text or OpenMetrics, "
@@ -74,6 +86,24 @@ class ScrapeTarget(Section):
     max_series: int | None = Field(
         default=None, ge=1, description="Most series kept from this target; null: the section's."
     )
+    body_size_limit: Size | None = Field(
+        default=None,
+        ge=1,
+        description="Largest answer read from this target (e.g. 4MiB); null: the section's.",
+    )
+    sample_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most samples one scrape of this target may expose; null: the section's.",
+    )
+    basic_auth: BasicAuth | None = Field(
+        default=None,
+        description="HTTP basic authentication (username, password) sent to this target.",
+    )
+    bearer_token: Secret | None = Field(
+        default=None,
+        description="Sends Authorization: Bearer <token> to this target; give it as ${ENV_VAR}.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -93,6 +123,8 @@ class ScrapeTarget(Section):
             raise ValueError(
                 f"timeout ({self.timeout:g}s) is longer than interval ({self.interval:g}s)"
             )
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("set basic_auth or bearer_token, not both")
         return self
 
 
@@ -112,6 +144,18 @@ class ScrapeCollector(Section):
         ge=1,
         description="Most series kept per target: new series beyond it are refused, "
         "counted and logged once.",
+    )
+    body_size_limit: Size = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="Largest answer read from a target that sets none: a scrape past it "
+        "fails (too_large) without reading the rest.",
+    )
+    sample_limit: int = Field(
+        default=50_000,
+        ge=1,
+        description="Most samples one scrape may expose, for targets that set none: a scrape "
+        "past it fails (sample_limit) and nothing of it is stored.",
     )
     targets: tuple[ScrapeTarget, ...] = Field(
         default=(), description="The endpoints to scrape, e.g. a vision app's /metrics."
