@@ -345,7 +345,8 @@ def _kill_child(dirpath: str, n_series: int) -> None:
 
 
 def _kill_values(tick: int, n_series: int) -> np.ndarray:
-    return np.round(np.sin(tick / 10 + np.arange(n_series)) * 100, 2)
+    out: np.ndarray = np.round(np.sin(tick / 10 + np.arange(n_series)) * 100, 2)
+    return out
 
 
 def kill_figures(dirpath: Path, n_series: int, seconds: float) -> dict[str, float]:

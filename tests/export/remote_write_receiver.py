@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -39,11 +40,23 @@ def parse(body: bytes) -> dict[Labels, list[tuple[int, float]]]:
     return out
 
 
-class WriteReceiver:
-    """``with WriteReceiver([503, (429, {"Retry-After": "7"})]) as r: ... r.url``."""
+Refuse = Callable[[dict[Labels, list[tuple[int, float]]]], int | None]
 
-    def __init__(self, script: list[int | tuple[int, dict[str, str]]] | None = None) -> None:
+
+class WriteReceiver:
+    """``with WriteReceiver([503, (429, {"Retry-After": "7"})]) as r: ... r.url``.
+
+    ``refuse``: once the script is done, a status for a request's series (a receiver
+    that refuses some data, e.g. 400 for one bad series), or None to accept."""
+
+    def __init__(
+        self,
+        script: list[int | tuple[int, dict[str, str]]] | None = None,
+        *,
+        refuse: Refuse | None = None,
+    ) -> None:
         self.script: deque[int | tuple[int, dict[str, str]]] = deque(script or [])
+        self.refuse = refuse
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -69,7 +82,8 @@ class WriteReceiver:
 
     def _answer(self, item: Received) -> tuple[int, dict[str, str]]:
         with self._lock:
-            step = self.script.popleft() if self.script else 204
+            refused = self.refuse(item.series) if self.refuse is not None else None
+            step = self.script.popleft() if self.script else (refused or 204)
             status, headers = step if isinstance(step, tuple) else (step, {})
             self.received.append(Received(item.headers, item.size, item.series, status))
         return status, headers

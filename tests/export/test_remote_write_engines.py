@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from edgewatch.config.remote_write import RemoteWriteEndpoint
 from edgewatch.export.remote_write import RemoteWriteService
+from edgewatch.export.remote_write_checkpoint import Checkpoints
+from edgewatch.export.remote_write_client import HEADERS
+from edgewatch.export.remote_write_encode import Encoder, Part
+from edgewatch.export.remote_write_sender import EndpointSender
 from edgewatch.model import Sample, SeriesKey
 from edgewatch.store import Store, StoreOptions
 
@@ -259,3 +264,80 @@ def test_outage_is_backfilled_in_order_into_prometheus_and_victoria(
         # VictoriaMetrics keeps about 12 significant digits of a float (its decimal codec).
         assert list(unique.values()) == pytest.approx([v for _, v in samples], rel=1e-11)
         assert len(got) - len(unique) <= 100  # resent at most one batch
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Engine]:
+    _need(PROMETHEUS, "prometheus")
+    conf = tmp_path / "prometheus.yml"
+    conf.write_text("global:\n  scrape_interval: 1h\n")
+    port = free_port()
+    engine = Engine(
+        [
+            PROMETHEUS,
+            f"--config.file={conf}",
+            f"--storage.tsdb.path={tmp_path / 'prom'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
+        ],
+        "/-/ready",
+        port,
+        tmp_path / "prometheus.log",
+    )
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()
+
+
+def test_prometheus_refusing_one_series_out_of_order_drops_only_that_series(
+    tmp_path: Path, prometheus: Engine
+) -> None:
+    """Prometheus refuses a whole request for one out-of-order sample (400): the sender
+    splits it and loses only the refused series' samples, for a window and for late
+    samples alike."""
+    a, b, c, d = (SeriesKey.of(f"ewtest_{n}") for n in "abcd")
+    now = round(time.time()) * 1000
+    store = Store.open(tmp_path / "data", StoreOptions(timestamp_tolerance=0))
+    ticks = [now - 65_000 + i * 1000 for i in range(60)]
+    for i, ts in enumerate(ticks):
+        store.append(ts, [Sample(a, i), Sample(b, 10.0 + i), Sample(c, 20.0 + i)])
+    # Series b already has a newer sample in Prometheus (written by another client).
+    newer = Encoder(DEVICE).compressed([Part(b, np.array([now - 2_000]), np.array([999.0]))])
+    r = httpx.post(f"{prometheus.base}/api/v1/write", content=newer, headers=HEADERS)
+    assert r.status_code == 204, r.text
+    ep = RemoteWriteEndpoint.model_validate(
+        {"url": f"{prometheus.base}/api/v1/write", "extra_labels": DEVICE, "delay": "1s"}
+    )
+    sender = EndpointSender(ep, store, Checkpoints(store.path), start_ms=now - 70_000)
+    late_ts = ticks[30] + 500
+
+    async def drain() -> None:
+        for _ in range(50):
+            if not await sender.step():
+                return
+        raise AssertionError("the sender never caught up")
+
+    async def scenario() -> tuple[int, int]:
+        try:
+            await drain()
+            first = sender.dropped_rejected
+            # Late samples: d is new (in order for Prometheus), a is older than a's newest.
+            store.append(late_ts, [Sample(d, 5.0), Sample(a, -1.0)])
+            await drain()
+            return first, sender.dropped_rejected
+        finally:
+            await sender.client.aclose()
+
+    try:
+        dropped_window, dropped_all = asyncio.run(scenario())
+    finally:
+        store.close()
+    assert dropped_window == 60  # b's samples in the window, and only those
+    assert dropped_all - dropped_window == 30  # a's re-sent span: refused as a whole
+    got = prometheus_samples(prometheus.base, now)
+    assert got[a] == [(t, float(i)) for i, t in enumerate(ticks)]
+    assert got[c] == [(t, 20.0 + i) for i, t in enumerate(ticks)]
+    assert got[b] == [(now - 2_000, 999.0)]
+    assert got[d] == [(late_ts, 5.0)]  # the late sample of a new series arrived

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,95 +16,44 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from remote_write_receiver import WriteReceiver
+from remote_write_support import (
+    CPU,
+    MEM,
+    MINUTES,
+    T0,
+    TEMP,
+    FakeTime,
+    drain,
+    endpoint,
+    expected,
+    filled_store,
+    labels_of,
+    new_fake,
+    sender,
+)
 
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.config.remote_write import RemoteWriteEndpoint
 from edgewatch.export.remote_write import FAMILIES, RemoteWriteService
 from edgewatch.export.remote_write_checkpoint import Checkpoints
-from edgewatch.export.remote_write_sender import EndpointSender
-from edgewatch.model import Sample, SeriesKey
-from edgewatch.store import Store, StoreOptions
+from edgewatch.model import Sample
+from edgewatch.store import Store
 
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-STEP = 10_000
-MINUTES = 30
 ROOT = Path(__file__).resolve().parents[2]
-
-CPU = SeriesKey.of("node_cpu_seconds_total", cpu="0")
-MEM = SeriesKey.of("node_memory_used_bytes")
-TEMP = SeriesKey.of("temperature_celsius", sensor="gpu")
-
-
-class FakeTime:
-    """Wall and monotonic clock in one; ``sleep`` records and moves time on."""
-
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms / 1000
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
 def fake() -> FakeTime:
-    return FakeTime(T0 + MINUTES * 60_000 + 60_000)
+    return new_fake()
 
 
 @pytest.fixture
 def store(tmp_path: Path, fake: FakeTime) -> Iterator[Store]:
-    """Three series, one sample each every 10 s for 30 minutes from T0."""
-    s = Store.open(tmp_path / "data", StoreOptions(timestamp_tolerance=0), clock=fake.time)
-    for i in range(MINUTES * 6):
-        s.append(T0 + i * STEP, [Sample(CPU, 100.0 + i), Sample(MEM, 2e9 + i), Sample(TEMP, i / 3)])
+    s = filled_store(tmp_path, fake)
     try:
         yield s
     finally:
         s.close()
-
-
-def expected(store: Store, key: SeriesKey, start: int = T0) -> list[tuple[int, float]]:
-    [data] = store.read(str(key), start, T0 + 10**9, resolution="raw")
-    return list(zip(data.ts.tolist(), data.values.tolist(), strict=True))
-
-
-def endpoint(url: str, **kw: Any) -> RemoteWriteEndpoint:
-    return RemoteWriteEndpoint.model_validate({"url": url, "delay": "30s", **kw})
-
-
-def sender(store: Store, fake: FakeTime, ep: RemoteWriteEndpoint, **kw: Any) -> EndpointSender:
-    kw.setdefault("start_ms", T0 - 1)
-    return EndpointSender(
-        ep,
-        store,
-        Checkpoints(store.path),
-        clock=fake.time,
-        monotonic=fake.time,
-        sleep=fake.sleep,
-        rng=random.Random(7),
-        **kw,
-    )
-
-
-async def drain(s: EndpointSender, *, once: bool = False) -> bool:
-    """Step until nothing is ready (or once); close the sender's HTTP client."""
-    try:
-        more = await s.step()
-        for _ in range(500):
-            if once or not more:
-                return more
-            more = await s.step()
-        raise AssertionError("the sender never caught up")
-    finally:
-        await s.client.aclose()
-
-
-def labels_of(key: SeriesKey, **extra: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted({**extra, **dict(key.labels), "__name__": key.name}.items()))
 
 
 def test_backfill_sends_every_sample_once_in_order(store: Store, fake: FakeTime) -> None:
@@ -152,24 +101,6 @@ def test_a_new_sender_resumes_from_the_saved_checkpoint(store: Store, fake: Fake
     assert Checkpoints(store.path).load(second.name) == cut  # saved at most every 10 s
     second.save()
     assert Checkpoints(store.path).load(second.name) == second.cursor
-
-
-def test_a_4xx_drops_only_that_batch_and_logs_once(
-    store: Store, fake: FakeTime, caplog: pytest.LogCaptureFixture
-) -> None:
-    with WriteReceiver([400, 204, 400]) as rx:
-        s = sender(store, fake, endpoint(rx.url, batch_size=100))
-        with caplog.at_level(logging.WARNING, "edgewatch.export"):
-            asyncio.run(drain(s))
-        received = list(rx.received)
-        got = rx.accepted()
-    dropped = received[0].samples() + received[2].samples()
-    assert s.dropped_rejected == dropped
-    assert s.samples_sent == 3 * MINUTES * 6 - dropped
-    assert sum(len(v) for v in got.values()) == s.samples_sent
-    assert fake.sleeps == []  # no retry
-    warnings = [r.getMessage() for r in caplog.records if "400" in r.getMessage()]
-    assert len(warnings) == 1 and "dropped that batch" in warnings[0]
 
 
 def test_5xx_and_429_are_retried_with_backoff_and_retry_after(store: Store, fake: FakeTime) -> None:
@@ -366,3 +297,42 @@ def test_a_clock_set_back_restarts_the_cursor_from_now(store: Store, fake: FakeT
         s = sender(store, fake, endpoint(rx.url), start_ms=T0 + 10**9)  # far in the future
         asyncio.run(drain(s))
     assert s.cursor == round(fake.now * 1000) - 30_000
+
+
+def test_checkpoints_are_read_and_written_off_the_event_loop(
+    store: Store, fake: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, int]] = []
+    for name in ("load", "load_late", "save"):
+        original = getattr(Checkpoints, name, None)
+        if original is None:
+            continue
+
+        def recording(self: Checkpoints, *a: Any, _f: Any = original, _n: str = name) -> Any:
+            calls.append((_n, threading.get_ident()))
+            return _f(self, *a)
+
+        monkeypatch.setattr(Checkpoints, name, recording)
+    Checkpoints(store.path).save("vm", T0 - 1, T0)  # an existing checkpoint
+    calls.clear()
+
+    async def scenario() -> tuple[int, int]:
+        loop_thread = threading.get_ident()
+        with WriteReceiver() as rx:
+            service = RemoteWriteService(
+                [endpoint(rx.url, name="vm")], store, db_path=store.path, sink=None,
+                clock=fake.time,
+            )  # fmt: skip
+            assert calls == []  # building the service reads nothing
+            service.start()
+            for _ in range(200):  # bounded: the first window goes out at once
+                if service.senders[0].samples_sent:
+                    break
+                await asyncio.sleep(0.02)
+            await service.close()
+            return loop_thread, service.senders[0].samples_sent
+
+    loop_thread, sent = asyncio.run(scenario())
+    assert sent > 0
+    assert {name for name, _ in calls} >= {"load", "save"}
+    assert all(thread != loop_thread for _, thread in calls)

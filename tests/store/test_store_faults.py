@@ -88,19 +88,20 @@ def test_full_disk_keeps_samples_in_memory_logs_once_and_recovers(
     caplog.set_level(logging.INFO, logger=LOGGER)
     results = []
     for round_ in range(4):
-        part = fill(store, KEYS, BASE_MS + (10 + np.arange(200) + round_ * 200) * 1000, rng)
+        # More than the free space left in the head table's page (a few KiB), every round.
+        part = fill(store, KEYS, BASE_MS + (10 + np.arange(1000) + round_ * 1000) * 1000, rng)
         for key, (t, v) in part.items():
             want[key] = (np.concatenate([want[key][0], t]), np.concatenate([want[key][1], v]))
         results.append(store.commit())
     assert results == [False] * 4
     stats = store.stats()
     assert stats.write_errors == 4
-    assert stats.pending_samples == 4 * 200 * len(KEYS)
+    assert stats.pending_samples == 4 * 1000 * len(KEYS)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, caplog.text
     assert "database or disk is full" in warnings[0].getMessage()
     # Reads still see everything, from memory.
-    got = by_key(store.read(ALL, BASE_MS, BASE_MS + 10**6))
+    got = by_key(store.read(ALL, BASE_MS, BASE_MS + 10**7))
     for key in KEYS:
         assert_series(got[key], *want[key])
     _free_disk(store)
@@ -108,7 +109,7 @@ def test_full_disk_keeps_samples_in_memory_logs_once_and_recovers(
     assert store.stats().pending_samples == 0
     assert "resumed" in caplog.records[-1].getMessage()
     store.close()
-    got = by_key(open_store(readonly=True).read(ALL, BASE_MS, BASE_MS + 10**6))
+    got = by_key(open_store(readonly=True).read(ALL, BASE_MS, BASE_MS + 10**7))
     for key in KEYS:
         assert_series(got[key], *want[key])
 

@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 import uvicorn
@@ -24,17 +24,17 @@ from edgewatch.commands.run import LOG_FORMAT, QUIET_LOGGERS
 from edgewatch.config import parse_listen
 from edgewatch.config.units import parse_duration
 from edgewatch.errors import UsageError
-from edgewatch.fleet.app import DEFAULT_REFRESH_S, age_text, create_fleet_app, percent_text
-from edgewatch.fleet.engine import (
-    DEFAULT_TIMEOUT_S,
-    AlertmanagerClient,
-    PromClient,
-    SourceError,
-    check_base_url,
-    display_url,
-)
-from edgewatch.fleet.view import FleetOptions, FleetView, sort_rows
 from edgewatch.web.server import ListenError, bind_socket, is_loopback, url_host
+
+if TYPE_CHECKING:
+    from edgewatch.fleet.view import FleetOptions, FleetView
+
+# edgewatch.fleet is imported by the command's body, not here: its httpx and Jinja2
+# would otherwise be loaded by every command, `edgewatch run` included (~9 MiB RSS).
+# So the option defaults are written out: edgewatch.fleet.app.DEFAULT_REFRESH_S and
+# edgewatch.fleet.engine.DEFAULT_TIMEOUT_S (tests/test_lazy_imports.py pins them equal).
+DEFAULT_REFRESH_S = 30
+DEFAULT_TIMEOUT_S = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,12 @@ log = logging.getLogger(__name__)
 )
 @click.option("--device-label", default="device", show_default=True, help="Label naming a device.")
 @click.option("--site-label", default="site", show_default=True, help="Label naming its site.")
+@click.option(
+    "--agent-job",
+    default="edgewatch",
+    show_default=True,
+    help="The engine's job that scrapes the agents: only its up and instance count.",
+)
 @click.option(
     "--window",
     default="24h",
@@ -133,6 +139,7 @@ def fleet_cmd(
     device_url: str | None,
     device_label: str,
     site_label: str,
+    agent_job: str,
     window: str,
     stale_after: str,
     timeout: str,
@@ -154,10 +161,14 @@ def fleet_cmd(
     alert, CPU, memory and fullest filesystem, and a link to the device's dashboard.
     Exits 2 when a source cannot be read (with --once) or an option is bad.
     """
+    from edgewatch.fleet.engine import AlertmanagerClient, PromClient, check_base_url
+    from edgewatch.fleet.view import FleetOptions
+
     try:
         options = FleetOptions(
             device_label=device_label,
             site_label=site_label,
+            agent_job=agent_job,
             device_url=device_url,
             window=window,
             stale_after_s=parse_duration(stale_after),
@@ -210,6 +221,9 @@ class _Sources:
 
     def view(self, options: FleetOptions) -> FleetView:
         """The view and its clients (URLs already checked by the command)."""
+        from edgewatch.fleet.engine import AlertmanagerClient, PromClient
+        from edgewatch.fleet.view import FleetView
+
         prom = PromClient(self.prometheus_url, timeout_s=self.timeout_s, headers=self.headers)
         am = None
         if self.alertmanager_url is not None:
@@ -228,6 +242,10 @@ async def _close(view: FleetView) -> None:
 async def _print_once(
     sources: _Sources, options: FleetOptions, site_filter: str | None, fmt: str, out: IO[str]
 ) -> None:
+    from edgewatch.fleet.app import age_text, percent_text
+    from edgewatch.fleet.engine import SourceError, display_url
+    from edgewatch.fleet.view import sort_rows
+
     view = sources.view(options)
     try:
         rows = await view.rows(site_filter)
@@ -279,6 +297,9 @@ async def _print_once(
 async def _serve(
     sources: _Sources, options: FleetOptions, refresh_s: int, sock: socket.socket
 ) -> None:
+    from edgewatch.fleet.app import create_fleet_app
+    from edgewatch.fleet.engine import display_url
+
     view = sources.view(options)
     app = create_fleet_app(view, refresh_s=refresh_s)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")

@@ -128,8 +128,9 @@ class RemoteWriteEndpoint(Section):
         default=30.0,
         ge=0,
         le=3600,
-        description="Samples are sent once they are this old, so a slow collection's "
-        "samples (stamped with its start) are not passed over.",
+        description="Samples are sent once they are this old, so that a collection's "
+        "samples (stamped with its start) are usually stored before their window is read; "
+        "samples stored later than that are sent too, as late samples.",
     )
     max_backlog: Duration = Field(
         default=24 * HOUR_S,

@@ -54,14 +54,16 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily(
         "edgewatch_remote_write_failures_total",
         C,
-        "Requests that failed and are retried: unreachable, timeout, 5xx, 429.",
+        "Requests that failed and are retried: unreachable, timeout, 5xx, 429, and answers "
+        "that need a person (401, 403, 404, 3xx: nothing dropped).",
         ("endpoint",),
     ),
     MetricFamily(
         "edgewatch_remote_write_samples_dropped_total",
         C,
         "Samples never sent: reason backlog_age (older than max_backlog after an outage) "
-        "or rejected (the endpoint refused their batch with a 4xx).",
+        "or rejected (the endpoint refused their series as bad data: 400, 422, or 413 for "
+        "one series).",
         ("endpoint", "reason"),
     ),
     MetricFamily(
@@ -107,7 +109,7 @@ class RemoteWriteService:
         sink: Sink | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        checkpoints = Checkpoints(db_path)
+        checkpoints = Checkpoints(db_path)  # no I/O yet: each sender loads in a thread
         self._clock = clock
         self._sink = sink
         self.senders = [EndpointSender(ep, source, checkpoints, clock=clock) for ep in endpoints]
@@ -120,12 +122,6 @@ class RemoteWriteService:
             task = asyncio.create_task(sender.run(), name=f"remote-write-{sender.name}")
             task.add_done_callback(self._done)
             self._tasks.append(task)
-            log.info(
-                "remote_write %s: sending to %s from %s",
-                sender.name,
-                sender.client.where,
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sender.cursor / 1000)),
-            )
         if self._sink is not None and self.senders:
             self._stats_task = asyncio.create_task(self._stats_loop(), name="remote-write-stats")
 

@@ -3,8 +3,14 @@
 - 2xx: accepted.
 - 429, 5xx, 408, connection failures and timeouts: ``retry`` (the same batch,
   after a backoff; a 429's ``Retry-After`` is honoured).
-- any other 4xx: ``rejected`` (bad data, e.g. Prometheus refusing out-of-order
-  samples): the batch is dropped, since sending it again cannot succeed.
+- 400 and 422: ``rejected``: the receiver refuses the data itself (Prometheus'
+  "out of order sample", a bad label); the sender splits the batch to find the
+  series at fault and drops only those.
+- 413: ``too_large``: the sender splits the batch and sends the halves.
+- anything else (a 3xx redirect, 401, 403, 404, 405, ...): ``needs_user``: the
+  endpoint, the path or the credentials are wrong (a rotated token, http moved to
+  https). Sending again unchanged cannot help, but the data is fine: it waits in
+  the store and the batch is retried every ``backoff_max`` until someone fixes it.
 
 Messages name only ``scheme://host:port/path`` of the URL, never credentials;
 the endpoint's ``headers`` are sent with every request and never logged.
@@ -34,8 +40,13 @@ _BODY_CHARS = 200
 
 class Outcome(enum.Enum):
     ACCEPTED = "accepted"
-    RETRY = "retry"
-    REJECTED = "rejected"
+    RETRY = "retry"  # may pass by itself: back off and send again
+    REJECTED = "rejected"  # bad data: split, drop only the series at fault
+    TOO_LARGE = "too_large"  # split and send the halves
+    NEEDS_USER = "needs_user"  # wrong URL, path or credentials: keep the data, retry slowly
+
+
+BAD_DATA = frozenset({400, 422})
 
 
 class Answer(NamedTuple):
@@ -59,10 +70,18 @@ def classify(response: httpx.Response, where: str) -> Answer:
     if 200 <= status < 300:
         return Answer(Outcome.ACCEPTED, status, "")
     body = " ".join(response.text[:_BODY_CHARS].split())
-    detail = f"{where} answered {status} {response.reason_phrase}" + (f": {body}" if body else "")
+    detail = f"{where} answered {status} {response.reason_phrase}"
+    if 300 <= status < 400 and "Location" in response.headers:
+        target = str(response.url.join(response.headers["Location"]))  # may be relative
+        detail += f" (redirects to {redact_url(target)})"
+    detail += f": {body}" if body else ""
     if status >= 500 or status in (408, 429):
         return Answer(Outcome.RETRY, status, detail, _retry_after(response))
-    return Answer(Outcome.REJECTED, status, detail)
+    if status in BAD_DATA:
+        return Answer(Outcome.REJECTED, status, detail)
+    if status == 413:
+        return Answer(Outcome.TOO_LARGE, status, detail)
+    return Answer(Outcome.NEEDS_USER, status, detail)
 
 
 def ssl_context(endpoint: RemoteWriteEndpoint) -> ssl.SSLContext | bool:

@@ -6,10 +6,18 @@ config) or remote-written (the label added by the agent). Nothing is stored here
 every build asks the sources again, with these queries (``L`` the device label):
 
 - last seen: the newest sample of the agent's own always-on series (``SEEN_METRICS``)
-  and the newest successful scrape (``timestamp(up) and up == 1``), now and, for
-  devices that went silent, over ``window`` (a subquery stepped by the engine's
-  5-minute lookback, so no sample is missed);
-- scrape state: ``min by (L) (up)`` where the device is scraped;
+  and the newest successful scrape of the agent (``timestamp(up{job=J}) and up == 1``),
+  now and, for devices that went silent, over ``window`` (a subquery stepped by the
+  engine's 5-minute lookback, so no sample is missed);
+- scrape state: ``min by (L) (up{job=J})`` where the engine scrapes the agent.
+
+``J`` is ``FleetOptions.agent_job``, the engine's job that scrapes the agents: the
+``up`` series of any other job are not the agent's. An agent's own scrape collector
+writes ``up`` for the local apps it scrapes (the vision app, ``job="vision"``), and
+remote_write adds the device label to them: a device must not show "down" because
+its app is, nor link to the app's address. The ``instance`` of the link is taken
+from that job's series only; a device known only through remote_write (no such
+``up``) is judged by its newest sample of the agent's own series;
 - CPU, memory, disk: ``system_cpu_usage_ratio{cpu="total"}``,
   ``system_memory_usage_ratio``, the fullest ``system_filesystem_usage_ratio``;
 - health score: the agent's own ``edgewatch_health_score`` (its weighted score, with
@@ -82,10 +90,14 @@ class FleetOptions:
     device_url: str | None = None
     window: str = "24h"  # a PromQL duration: how long a silent device stays listed
     stale_after_s: float = 120.0  # last seen longer ago: the device is shown down
+    # The engine's job that scrapes the agents: only its `up` and `instance` are theirs.
+    agent_job: str = "edgewatch"
 
     def __post_init__(self) -> None:
         check_label_name(self.device_label, "device label")
         check_label_name(self.site_label, "site label")
+        if not self.agent_job:
+            raise ValueError("agent job must not be empty")
         if self.device_url is not None:
             check_url_template(self.device_url)
         if not _WINDOW_RE.match(self.window):
@@ -153,7 +165,8 @@ class _Seen:
     last_seen: float | None = None
     site: str = ""
     instance: str = ""
-    labels_ts: float = field(default=float("-inf"))  # when site/instance were last taken
+    labels_ts: float = field(default=float("-inf"))  # when site was last taken
+    instance_ts: float = field(default=float("-inf"))  # when instance was last taken
 
 
 class FleetView:
@@ -183,15 +196,15 @@ class FleetView:
             return f'label_replace({expr}, "seen_by", "{tag}", "", "")'
 
         terms = [tagged(f"timestamp({name}{{{has_dev}}})", name) for name in SEEN_METRICS]
-        up_ok = f"timestamp(up{{{has_dev}}}) and up{{{has_dev}}} == 1"
-        terms.append(tagged(up_ok, "up"))
+        agent_up = f"up{{job={json.dumps(self.options.agent_job)}, {has_dev}}}"
+        terms.append(tagged(f"timestamp({agent_up}) and {agent_up} == 1", "up"))
         seen = " or ".join(terms)
-        by = f"{dev}, {site}, instance"
+        by = f"{dev}, {site}, instance, job"  # job: the instance is taken from the agent's
         window = f"{self.options.window}:{LOOKBACK}"
         return {
             "seen": f"max by ({by}) ({seen})",
             "seen_window": f"max by ({by}) (max_over_time(({seen})[{window}]))",
-            "up": f"min by ({dev}) (up{{{has_dev}}})",
+            "up": f"min by ({dev}) ({agent_up})",
             "cpu": f'max by ({dev}) (system_cpu_usage_ratio{{cpu="total", {has_dev}}})',
             "memory": f"max by ({dev}) (system_memory_usage_ratio{{{has_dev}}})",
             "disk": f"max by ({dev}) (system_filesystem_usage_ratio{{{has_dev}}})",
@@ -263,6 +276,11 @@ class FleetView:
                 if sample.value > s.labels_ts:
                     s.labels_ts = sample.value
                     s.site = sample.labels.get(site, "")
+                # The link: the agent's scrape address, never a local app's.
+                if sample.labels.get("job") == self.options.agent_job and (
+                    sample.value > s.instance_ts
+                ):
+                    s.instance_ts = sample.value
                     s.instance = sample.labels.get("instance", "")
         return out
 

@@ -21,7 +21,11 @@ class HeadBuffer:
         self._val: F64 = np.empty(capacity, dtype=np.float64)
         self.n = 0
         self.committed = 0
-        self.max_ts = np.iinfo(np.int64).min
+        # The oldest and newest timestamps of rows [0, _seen): extend does not scan its
+        # rows (a numpy call per append costs more than the append), the readers do.
+        self._seen = 0
+        self._lo = np.iinfo(np.int64).max
+        self._hi = np.iinfo(np.int64).min
 
     def __len__(self) -> int:
         return self.n
@@ -52,11 +56,29 @@ class HeadBuffer:
         self._sid[a:b] = sid_arr
         self._val[a:b] = values
         self.n = b
-        top = int(np.max(ts)) if isinstance(ts, np.ndarray) else ts
-        self.max_ts = max(self.max_ts, top)
+
+    def _scan(self) -> None:
+        if self._seen < self.n:
+            new = self._ts[self._seen : self.n]
+            self._lo = min(self._lo, int(new.min()))
+            self._hi = max(self._hi, int(new.max()))
+            self._seen = self.n
+
+    @property
+    def max_ts(self) -> int:
+        """The newest timestamp ever appended (compaction does not lower it)."""
+        self._scan()
+        return self._hi
 
     def min_ts(self) -> int:
-        return int(self._ts[: self.n].min()) if self.n else np.iinfo(np.int64).max
+        self._scan()
+        return self._lo if self.n else np.iinfo(np.int64).max
+
+    def _rows_moved(self) -> None:
+        """Rows were removed: the oldest timestamp is scanned again."""
+        self._scan()
+        self._lo = int(self._ts[: self.n].min()) if self.n else np.iinfo(np.int64).max
+        self._seen = self.n
 
     def rows(self, a: int = 0, b: int | None = None) -> tuple[I64, I32, F64]:
         b = self.n if b is None else b
@@ -68,6 +90,7 @@ class HeadBuffer:
 
     def take_before(self, cutoff: int, limit: int) -> None:
         """Remove the rows before ``limit`` with ts < cutoff (compaction wrote them)."""
+        self._scan()  # before the rows move: the newest stays known
         take = self._ts[:limit] < cutoff
         if not take.any():
             return
@@ -83,6 +106,7 @@ class HeadBuffer:
             new[:kept] = arr[: self.n][keep]
             setattr(self, attr, new)
         self.n = kept
+        self._rows_moved()
 
     def before(self, cutoff: int, limit: int) -> tuple[I64, I32, F64]:
         """Copies of the rows before ``limit`` with ts < cutoff."""
@@ -97,8 +121,10 @@ class HeadBuffer:
         count = min(count, self.n - a)
         if count <= 0:
             return 0
+        self._scan()  # before the rows move: the newest stays known
         for attr in ("_ts", "_sid", "_val"):
             arr = getattr(self, attr)
             arr[a : self.n - count] = arr[a + count : self.n].copy()
         self.n -= count
+        self._rows_moved()
         return count

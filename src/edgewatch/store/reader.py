@@ -146,18 +146,25 @@ class Reader:
         last = min(end // width, hi >> sc.ID_BITS)
         return range(first, last + 1)
 
+    # --- remote_write (issue 7): head rows before chunks; the head grouped once per read ---
     def _raw(self, sid: int, start: int, end: int) -> tuple[I64, F64]:
-        buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
-        ids = [sc.row_id(b, sid) for b in buckets]
-        block = decode_blocks([blob for _, blob in self._fetch("chunks", ids)])
-        parts_ts, parts_val = [block.ts], [block.values]
-        head = self._head_rows_for(sid)
+        # The head first, then the chunks: a compaction committing between the two reads
+        # then shows its samples twice (``_clip`` keeps one), never in neither.
+        head = self._head_rows_in(sid, start, end)
         if head is None:
             head = self._head_from_table(sid)
-        parts_ts.append(head[0])
-        parts_val.append(head[1])
-        return _clip(parts_ts, parts_val, start, end)
+        buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
+        ids = [sc.row_id(b, sid) for b in buckets]
+        rows = self._fetch("chunks", ids)
+        block = decode_blocks([blob for _, blob in rows], [sc.chunk_base(rid) for rid, _ in rows])
+        return _clip([block.ts, head[0]], [block.values, head[1]], start, end)
 
+    def _head_rows_in(self, sid: int, start: int, end: int) -> tuple[I64, F64] | None:
+        """In-memory head rows of ``sid``, at least those in [start, end] (the writing
+        Store overrides this to group the head once per read, not scan it per series)."""
+        return self._head_rows_for(sid)
+
+    # --- end remote_write (issue 7) ---
     def _head_rows_for(self, sid: int) -> tuple[I64, F64] | None:
         """In-memory head rows (the writing Store overrides this)."""
         return None
@@ -201,7 +208,7 @@ class Reader:
         if rolled:
             windows = self._bucket_range(table, start, min(end, rolled - 1), window)
             ids = [sc.row_id(w, sid) for w in windows]
-            parts.append(ru.decode([blob for _, blob in self._fetch(table, ids)], sid))
+            parts.append(ru.decode(self._fetch(table, ids), sid, window))
         if end >= rolled:  # not rolled up yet
             rest_start = max(start, rolled) // width * width
             if tier == "1h":

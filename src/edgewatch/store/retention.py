@@ -36,6 +36,9 @@ class Retention:
         self._conn = conn
         self._transaction = transaction
         self._options = options
+        # Per table, the bucket everything before which was dropped: an age cutoff moves
+        # on once per bucket, so most ticks have nothing to drop and need no transaction.
+        self._dropped_before: dict[str, int] = {}
 
     def apply(self, now_ms: int) -> None:
         opts = self._options
@@ -45,10 +48,12 @@ class Retention:
             "rollup_1h": opts.rollup_1h_retention_s,
         }
         for table, width, what in TIERS:
-            cutoff = now_ms - int(keep[table] * 1000)
-            self._drop_before(
-                table, cutoff // width, f"{what} older than {keep[table] / 86400:g} days"
-            )
+            bucket = (now_ms - int(keep[table] * 1000)) // width
+            if bucket <= self._dropped_before.get(table, 0):
+                continue
+            why = f"{what} older than {keep[table] / 86400:g} days"
+            if self._drop_before(table, bucket, why) >= 0:
+                self._dropped_before[table] = bucket
         if opts.max_bytes:
             self._enforce_size(opts.max_bytes)
 
@@ -61,6 +66,7 @@ class Retention:
         return int((pages - free) * size)
 
     def _drop_before(self, table: str, bucket: int, why: str) -> int:
+        """Rows dropped, or -1 if the disk refused."""
         dropped = 0
 
         def work(conn: sqlite3.Connection) -> None:
@@ -68,7 +74,11 @@ class Retention:
             cur = conn.execute(f"DELETE FROM {table} WHERE id < ?", (sc.row_id(bucket, 0),))
             dropped = cur.rowcount
 
-        if bucket > 0 and self._transaction(work) and dropped:
+        if bucket <= 0:
+            return 0
+        if not self._transaction(work):
+            return -1
+        if dropped:
             log.info("store retention: dropped %d %s rows (%s)", dropped, table, why)
         return dropped
 
@@ -82,5 +92,5 @@ class Retention:
                 if oldest is None:
                     break
                 bucket = (oldest >> sc.ID_BITS) + SIZE_STEPS[table]
-                if not self._drop_before(table, bucket, f"size cap {cap} bytes reached"):
+                if self._drop_before(table, bucket, f"size cap {cap} bytes reached") <= 0:
                     break

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgewatch.store.codec import decode_blocks, encode_segments
+from edgewatch.store.schema import ID_BITS, rollup_base
 from edgewatch.store.transforms import F64, FLOAT_MODE, I64, decimals_of
 
 FIELDS = ("min", "max", "sum", "count", "last")  # "count" is the field n
@@ -108,21 +109,25 @@ def encode_rows(r: Rollup, window: int) -> list[tuple[int, bytes]]:
     Each blob is a block of five segments (min, max, sum, count, last) over
     the bucket timestamps; all rows are transformed in one vectorised pass.
     """
-    from edgewatch.store.schema import ID_BITS
-
     row = (r.ts // window << ID_BITS) | r.sid
     nf = len(FIELDS)
     seg = (np.repeat(row, nf) * 8 + np.tile(np.arange(nf), r.size)).astype(np.int64)
     ts = np.repeat(r.ts, nf)
     vals = np.column_stack([r.min, r.max, r.sum, r.n, r.last]).reshape(-1)
     order = np.lexsort((ts, seg))
-    blobs, _ = encode_segments(seg[order], ts[order], vals[order], group_of=lambda ids: ids // 8)
+    blobs, _, _ = encode_segments(
+        seg[order],
+        ts[order],
+        vals[order],
+        group_of=lambda ids: ids // 8,
+        base_of=lambda rows: (rows * 8, (rows >> ID_BITS) * window),
+    )
     return sorted(blobs)
 
 
-def decode(blobs: Sequence[bytes], sid: int) -> Rollup:
-    """Rollups of one series from its rows, in row order."""
-    block = decode_blocks(blobs)
+def decode(rows: Sequence[tuple[int, bytes]], sid: int, window: int) -> Rollup:
+    """Rollups of one series from its ``(row id, blob)`` rows, in row order."""
+    block = decode_blocks([b for _, b in rows], [rollup_base(rid, window) for rid, _ in rows])
     nseg = len(block.ids)
     field = np.repeat(np.arange(nseg) % len(FIELDS), np.diff(block.starts))
     cols = [block.values[field == i] for i in range(len(FIELDS))]

@@ -7,11 +7,17 @@ commit, which is what spares an SD card) and retention is a range delete.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 APPLICATION_ID = 0x45445743  # "EDWC"
-SCHEMA_VERSION = 1
+# 2: blobs in block format 2 (codec.py), chunk and rollup blobs based on their row key.
+# A schema-1 file is upgraded in place when opened for writing: its format-1 blobs
+# stay readable (codec_v1.py) and new rows are written in format 2.
+SCHEMA_VERSION = 2
 ID_BITS = 20
 MAX_SERIES = (1 << ID_BITS) - 1
 SID_MASK = MAX_SERIES
@@ -53,6 +59,16 @@ class StoreCorrupt(StoreError):
 
 def row_id(bucket: int, sid: int) -> int:
     return (bucket << ID_BITS) | sid
+
+
+def chunk_base(rid: int) -> tuple[int, int]:
+    """What a chunk row's key stands for: its segment id and its bucket's start."""
+    return rid, (rid >> ID_BITS) * CHUNK_MS
+
+
+def rollup_base(rid: int, window: int) -> tuple[int, int]:
+    """What a rollup row's key stands for: its first field's segment id, its window's start."""
+    return rid * 8, (rid >> ID_BITS) * window
 
 
 def check_foreign(path: Path) -> None:
@@ -121,6 +137,21 @@ def _check_identity(conn: sqlite3.Connection, path: Path, *, readonly: bool) -> 
         )
     if not readonly:
         _pragmas(conn)
+        if version < SCHEMA_VERSION:
+            _upgrade(conn, version)
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Schema 1 -> 2: the tables are the same and format-1 blobs stay readable, so the
+    upgrade is the version number (after it, an older edgewatch refuses the file)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.info("store: upgraded schema %d to %d", version, SCHEMA_VERSION)
 
 
 def _create(conn: sqlite3.Connection) -> None:

@@ -29,14 +29,17 @@ import numpy as np
 
 from edgewatch.model import Sample, SeriesKey
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import CodecError, decode_block, encode_block, encode_segments
+from edgewatch.store.codec import CodecError, decode_block, encode_journal, encode_segments
 from edgewatch.store.head import I32, HeadBuffer
+from edgewatch.store.journal import UNKNOWN
 from edgewatch.store.options import StoreOptions
 from edgewatch.store.reader import Reader
 from edgewatch.store.retention import Retention
 from edgewatch.store.schema import StoreCorrupt, StoreError
 from edgewatch.store.tiers import RollupTiers
 from edgewatch.store.transforms import F64, I64
+
+AppendHook = Callable[[int | I64, np.ndarray], None]  # remote_write (issue 7)
 
 __all__ = ["SeriesData", "Store", "StoreCorrupt", "StoreError", "StoreStats"]
 
@@ -83,10 +86,28 @@ def _return_freed_memory() -> None:
         trim(0)
 
 
+def _chunk_bases(rids: I64) -> tuple[I64, I64]:
+    return rids, (rids >> sc.ID_BITS) * sc.CHUNK_MS
+
+
 def _sorted_unique(ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
     """Sort by (sid, ts); of samples with the same (sid, ts) keep the last given."""
     if len(ts) == 0:
         return ts, sid, val
+    if int(sid.max()) < 1 << 16 and int(sid.min()) >= 0:
+        # The head holds each series' samples in time order, nearly always: a stable
+        # radix sort of the 16-bit ids is then the whole sort (~5x faster than below).
+        order = np.argsort(sid.astype(np.uint16), kind="stable")
+        s_ts, s_sid = ts[order], sid[order]
+        same = s_sid[1:] == s_sid[:-1]
+        step = s_ts[1:] - s_ts[:-1]
+        if not (same & (step < 0)).any():
+            dup = same & (step == 0)
+            if dup.any():
+                keep = np.ones(len(order), dtype=bool)
+                keep[:-1] = ~dup
+                order, s_ts, s_sid = order[keep], s_ts[keep], s_sid[keep]
+            return s_ts, s_sid, val[order]
     lo = int(ts.min())
     if int(ts.max()) - lo < 1 << 43 and int(sid.max()) <= sc.MAX_SERIES:
         # One stable sort of a packed key is ~8x faster than lexsort.
@@ -120,6 +141,9 @@ class Store(Reader):
         self._lock = threading.Lock()  # guards the head and the series index
         self._write_lock = threading.RLock()  # one writer at a time
         self._head = HeadBuffer()
+        # Per series id, the decimals its last chunk needed (journal.UNKNOWN: none yet):
+        # head commits try these first instead of working them out again.
+        self._decimal_hints = np.full(1, UNKNOWN, dtype=np.int8)
         self._new_series: list[tuple[int, SeriesKey]] = []
         self._tiers = RollupTiers(conn, self._raw)
         self._retention = Retention(conn, self._transaction, options)
@@ -227,6 +251,7 @@ class Store(Reader):
 
     def _extend_locked(self, ts_ms: int | I64, sids: np.ndarray, values: np.ndarray) -> None:
         self._head.extend(ts_ms, sids, values)
+        self._appended(ts_ms, sids)  # remote_write (issue 7): append hooks, head groups
         self.samples_ingested += len(sids)
         cap = self.options.max_pending_samples
         over = self._head.uncommitted - cap
@@ -252,8 +277,7 @@ class Store(Reader):
         if len(ts) == 0 and not new_series:
             return True
         started = time.perf_counter()
-        ts, sid64, val = _sorted_unique(ts, sid.astype(np.int64), val)
-        blob = encode_block(sid64, ts, val) if len(ts) else b""
+        blob = encode_journal(ts, sid, val, self._decimal_hints) if len(ts) else b""
 
         def work(conn: sqlite3.Connection) -> None:
             self._insert_series(conn, new_series)
@@ -305,7 +329,8 @@ class Store(Reader):
     def _data_now(self) -> int:
         """The store's 'now': the newest sample, but never far ahead of the wall clock."""
         wall = int(self._clock() * 1000)
-        newest = self._head.max_ts
+        with self._lock:
+            newest = self._head.max_ts
         return min(newest, wall + sc.CHUNK_MS) if newest > 0 else wall
 
     def maintain(self) -> None:
@@ -357,12 +382,15 @@ class Store(Reader):
             ts, sid, val = self._merge_existing(late_ids, ts, sid, val)
         ts, sid, val = _sorted_unique(ts, sid, val)
         bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
-        chunks, decimals = encode_segments(
-            bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance
+        chunks, decimals, stored = encode_segments(
+            bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance, base_of=_chunk_bases
         )
         chunks.sort()
+        self._learn_decimals(sid, decimals)
         fresh = ts >= previous  # late samples are folded into the rollups by redo()
-        closing = self._tiers.close(sid[fresh], ts[fresh], val[fresh], decimals[fresh], cutoff)
+        # Rollups are made of the timestamps as stored (snapped), so that they agree
+        # with the raw samples read back and with rollups recomputed from the chunks.
+        closing = self._tiers.close(sid[fresh], stored[fresh], val[fresh], decimals[fresh], cutoff)
 
         def work(conn: sqlite3.Connection) -> None:
             self._insert_series(conn, new_series)
@@ -377,6 +405,16 @@ class Store(Reader):
             self._tiers.accept(closing)
         return ok, late_ts, late_sid
 
+    def _learn_decimals(self, sid: I64, decimals: I64) -> None:
+        if len(sid) == 0:
+            return
+        top = int(sid.max())
+        if top >= len(self._decimal_hints):
+            grown = np.full(top + 1, UNKNOWN, dtype=np.int8)
+            grown[: len(self._decimal_hints)] = self._decimal_hints
+            self._decimal_hints = grown
+        self._decimal_hints[sid] = decimals  # the last chunk of each series wins
+
     def _merge_existing(self, ids: I64, ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
         """Prepend the samples of chunks that late samples land in (the late ones win)."""
         parts_ts, parts_sid, parts_val = [], [], []
@@ -387,7 +425,7 @@ class Store(Reader):
                 f"SELECT id, data FROM chunks WHERE id IN ({marks})", batch
             ):
                 try:
-                    block = decode_block(blob)
+                    block = decode_block(blob, sc.chunk_base(rid))
                 except CodecError as exc:  # unreadable already: the new samples replace it
                     log.warning("store: chunk %d is corrupt (%s); replacing it", rid, exc)
                     continue
@@ -462,3 +500,48 @@ class Store(Reader):
             dropped_samples=self.dropped_samples,
             compacted_until_ms=self._compacted_until,
         )
+
+    # --- remote_write (issue 7): append hooks, and the head grouped once per read ---------
+    # Class-level defaults (immutable), so that this block needs nothing in __init__.
+    _append_hooks: tuple[AppendHook, ...] = ()
+    _head_groups: tuple[tuple[int, int, int, int], I32, I64, F64] | None = None
+
+    def add_append_hook(self, hook: AppendHook) -> None:
+        """Call ``hook(ts_ms, sids)`` after each append, under the store's lock: it sees the
+        appends in the order the reads do. It must be quick and must not call the store
+        (remote_write's late-sample watch, ``edgewatch.export.remote_write_late``)."""
+        with self._lock:
+            self._append_hooks = (*self._append_hooks, hook)
+
+    def remove_append_hook(self, hook: AppendHook) -> None:
+        with self._lock:
+            self._append_hooks = tuple(h for h in self._append_hooks if h is not hook)
+
+    def _appended(self, ts_ms: int | I64, sids: np.ndarray) -> None:
+        """Under ``_lock``, right after the head took an append."""
+        self._head_groups = None  # the head changed: do not keep a stale copy in memory
+        for hook in self._append_hooks:
+            hook(ts_ms, sids)
+
+    def _head_rows_in(self, sid: int, start: int, end: int) -> tuple[I64, F64] | None:
+        """The head rows of ``sid`` in [start, end]. The head is masked by the range once and
+        grouped by series, and the groups serve every series of the read while the head and
+        the range stay the same (a window of 1000 series: one pass, not 1000)."""
+        if self.readonly:
+            return None
+        with self._lock:
+            # samples_ingested grows with every append, n shrinks with every compaction:
+            # together they name the head's contents.
+            key = (start, end, self.samples_ingested, self._head.n)
+            groups = self._head_groups
+            if groups is None or groups[0] != key:
+                ts, sids, vals = self._head.before(end + 1, self._head.n)
+                keep = ts >= start
+                order = np.argsort(sids[keep], kind="stable")
+                groups = (key, sids[keep][order], ts[keep][order], vals[keep][order])
+                self._head_groups = groups
+        _, g_sid, g_ts, g_val = groups
+        a, b = np.searchsorted(g_sid, sid, "left"), np.searchsorted(g_sid, sid, "right")
+        return g_ts[a:b], g_val[a:b]
+
+    # --- end remote_write (issue 7) -----------------------------------------------------

@@ -76,7 +76,7 @@ class RollupTiers:
         rows = self._conn.execute(
             "SELECT id, data FROM chunks WHERE id >= ? AND id < ? ORDER BY id", (lo, hi)
         ).fetchall()
-        block = decode_blocks([blob for _, blob in rows])
+        block = decode_blocks([blob for _, blob in rows], [sc.chunk_base(rid) for rid, _ in rows])
         sids = np.array([rid & sc.SID_MASK for rid, _ in rows], dtype=np.int64)
         sid = np.repeat(sids, np.diff(block.starts))
         order = np.lexsort((block.ts, sid))
@@ -87,13 +87,19 @@ class RollupTiers:
         rows = self._conn.execute(
             "SELECT id, data FROM rollup_1m WHERE id >= ? AND id < ?", (lo, hi)
         ).fetchall()
-        return by_series(ru.Rollup.concat([ru.decode([b], rid & sc.SID_MASK) for rid, b in rows]))
+        return by_series(
+            ru.Rollup.concat([ru.decode([(rid, b)], rid & sc.SID_MASK, W1) for rid, b in rows])
+        )
 
     def close(self, sid: I64, ts: I64, val: F64, decimals: I64, cutoff: int) -> Closing:
         """Add freshly compacted samples; split off every window that ``cutoff`` closed."""
         rolled_1m = cutoff // W1 * W1
         rolled_1h = cutoff // W2 * W2
         pending = ru.Rollup.concat([self.open_1m, ru.from_samples(sid, ts, val, M1, decimals)])
+        if self.open_1m.size:
+            # A sample snapped onto the next minute opens that minute in one compaction
+            # and the next compaction adds to it: one point per series and minute.
+            pending = ru.from_rollups(by_series(pending), M1)
         closed_1m, open_1m = _split(pending, rolled_1m)
         hourly = ru.Rollup.concat([self.open_1h, ru.from_rollups(by_series(closed_1m), H1)])
         closed_1h, open_1h = _split(hourly, rolled_1h)
@@ -150,13 +156,10 @@ class RollupTiers:
         """Rewrite one series' 1-hour row of a closed day from its 1-minute rows."""
         ids = [sc.row_id(h, sid) for h in range(day * W2 // W1, (day + 1) * W2 // W1)]
         marks = ",".join("?" * len(ids))
-        blobs = [
-            blob
-            for (blob,) in self._conn.execute(
-                f"SELECT data FROM rollup_1m WHERE id IN ({marks}) ORDER BY id", ids
-            )
-        ]
-        day_rows = ru.from_rollups(ru.decode(blobs, sid), H1)
+        rows = self._conn.execute(
+            f"SELECT id, data FROM rollup_1m WHERE id IN ({marks}) ORDER BY id", ids
+        ).fetchall()
+        day_rows = ru.from_rollups(ru.decode(rows, sid, W1), H1)
 
         def work(conn: sqlite3.Connection) -> None:
             write_rows(conn, "rollup_1h", day_rows, W2)

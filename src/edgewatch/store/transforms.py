@@ -82,7 +82,13 @@ def undelta_within(d: I64, starts: I64) -> I64:
 
 
 def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
-    """Per segment: the coarsest timestamp quantum within tolerance (1 = exact).
+    """Per segment: the coarsest timestamp quantum within tolerance (1 = exact)."""
+    return snap(ts, starts, tolerance)[0]
+
+
+def snap(ts: I64, starts: I64, tolerance: float) -> tuple[I64, I64]:
+    """Per segment the coarsest timestamp quantum within tolerance (1 = exact), and per
+    sample its tick (the timestamp snapped, in quanta).
 
     A quantum qualifies when snapping moves no timestamp by more than
     ``tolerance`` of the segment's smallest gap and keeps every timestamp
@@ -92,7 +98,8 @@ def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
     nseg = len(starts) - 1
     q = np.ones(nseg, dtype=np.int64)
     if tolerance <= 0 or len(ts) == 0:
-        return q
+        return q, ts.copy()
+    ticks = ts.copy()
     big = np.iinfo(np.int64).max
     gaps = np.diff(ts, prepend=ts[:1])
     gaps[starts[:-1]] = big  # segment starts have no gap
@@ -108,18 +115,28 @@ def choose_quanta(ts: I64, starts: I64, tolerance: float) -> I64:
         if not pending.any():
             break
         quantum = QUANTA[np.minimum(pick, len(QUANTA) - 1)]
-        qs = np.repeat(quantum, counts)
-        snapped = (ts + qs // 2) // qs
+        if (quantum == quantum[0]).all():  # one divisor: numpy divides by a scalar fast
+            qs: I64 | np.int64 = quantum[0]
+            snapped = (ts + qs // 2) // qs
+        else:
+            qs = np.repeat(quantum, counts)
+            snapped = (ts + qs // 2) // qs
         worst = reduce_segments(np.maximum, np.abs(ts - snapped * qs), starts)
-        step = np.diff(snapped, prepend=snapped[:1])
+        step = np.empty_like(snapped)
+        step[1:] = snapped[1:] - snapped[:-1]
         step[starts[:-1]] = 1
         distinct = reduce_segments(np.minimum, step, starts) > 0
         ok = pending & (worst <= allowed) & distinct
         q[ok] = quantum[ok]
+        if ok.all():
+            ticks = snapped
+        elif ok.any():
+            took = np.repeat(ok, counts)
+            ticks[took] = snapped[took]
         pending &= ~ok
         pick[pending] += 1
         pending &= pick < len(QUANTA) - 1
-    return q
+    return q, ticks
 
 
 def decimals_of(values: F64, starts: I64) -> I64:
@@ -194,3 +211,71 @@ def abs_cost(x: I64, starts: I64) -> I64:
     cost = np.abs(x)
     cost[starts[:-1]] = 0
     return reduce_segments(np.maximum, cost, starts)
+
+
+U64 = npt.NDArray[np.uint64]
+SEVEN = np.uint64(7)
+
+
+def varint_sizes(v: U64) -> I64:
+    """Bytes the LEB128 of each value takes."""
+    nb = np.ones(len(v), dtype=np.int64)
+    x = v >> SEVEN
+    while x.any():
+        nb += x != 0
+        x >>= SEVEN
+    return nb
+
+
+def varint_encode(v: U64, nb: I64 | None = None) -> bytes:
+    """LEB128 of each value, all at once: 7 bits a byte, the high bit says 'more'.
+    ``nb``: their sizes, if already known (``varint_sizes``)."""
+    if len(v) == 0:
+        return b""
+    if nb is None:
+        nb = varint_sizes(v)
+    ends = np.cumsum(nb)
+    k = np.arange(int(ends[-1]), dtype=np.uint64) - np.repeat(ends - nb, nb).astype(np.uint64)
+    more = k < np.repeat(nb - 1, nb).astype(np.uint64)
+    out = ((np.repeat(v, nb) >> (k * np.uint64(7))) & np.uint64(0x7F)) | (
+        more.astype(np.uint64) << np.uint64(7)
+    )
+    return out.astype(np.uint8).tobytes()
+
+
+def varint_decode(raw: npt.NDArray[np.uint8], count: int) -> U64 | None:
+    """Exactly ``count`` LEB128 values filling ``raw``; None if it does not hold that."""
+    if count == 0:
+        return np.zeros(0, dtype=np.uint64) if len(raw) == 0 else None
+    ends = np.flatnonzero(raw < 0x80)
+    if len(ends) != count or ends[-1] != len(raw) - 1:
+        return None
+    starts = np.empty(count, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts + 1
+    if int(lengths.max()) > 10:
+        return None
+    shift = (np.arange(len(raw), dtype=np.int64) - np.repeat(starts, lengths)) * 7
+    parts = (raw & 0x7F).astype(np.uint64) << shift.astype(np.uint64)
+    out: U64 = np.add.reduceat(parts, starts)
+    return out
+
+
+def width_of(max_word: int) -> int:
+    """Bytes needed for an unsigned word up to ``max_word`` (0 for zero)."""
+    return (max_word.bit_length() + 7) // 8
+
+
+def planes(words: U64, lo: int, hi: int) -> bytes:
+    """Byte planes ``lo`` to ``hi - 1`` of the words, least significant first."""
+    if hi <= lo or len(words) == 0:
+        return b""
+    as_bytes = words.view(np.uint8).reshape(-1, 8)[:, lo:hi]
+    return np.ascontiguousarray(as_bytes.T).tobytes()
+
+
+def unplanes(raw: bytes | memoryview, n: int, lo: int, hi: int, out: npt.NDArray[np.uint8]) -> None:
+    """Inverse of ``planes``: write them into ``out`` (n x 8 bytes, zeroed)."""
+    if hi > lo and n:
+        out[:, lo:hi] = np.frombuffer(raw, dtype=np.uint8).reshape(hi - lo, n).T
