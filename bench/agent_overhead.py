@@ -4,7 +4,9 @@ Spawns ~250 idle processes (a real device's process table), starts
 ``edgewatch run`` with the built-in defaults on a temporary data dir, and beside
 it a plain psutil loop that collects the same families at the same intervals
 without storing anything (the floor). After a warm-up, both are measured over
-the same window from /proc/PID/stat (utime + stime) and /proc/PID/status (VmRSS).
+the same window from /proc/PID/stat (utime + stime) and /proc/PID/status (VmRSS, and
+its anonymous and file-backed parts: RssAnon, RssFile). The agent runs with
+``python -X importtime``, whose lines in its log count the modules it imported.
 
     python bench/agent_overhead.py [--duration 60] [--warmup 15] [--idle-processes 250]
 
@@ -39,6 +41,22 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_split_mib(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed) resident MiB: Python's heap vs mapped libraries."""
+    parts = {"RssAnon:": float("nan"), "RssFile:": float("nan")}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":", 1)[0] + ":"
+        if key in parts:
+            parts[key] = int(line.split()[1]) / 1024
+    return parts["RssAnon:"], parts["RssFile:"]
+
+
+def imported_modules(log: str) -> int:
+    """Modules the agent imported, from its ``-X importtime`` lines (header excluded)."""
+    lines = [line for line in log.splitlines() if line.startswith("import time:")]
+    return max(0, len(lines) - 1)
 
 
 def default_intervals() -> dict[str, float]:
@@ -104,13 +122,15 @@ def floor_loop(intervals: dict[str, float]) -> None:
         time.sleep(max(0.0, min(due.values()) - time.time()))
 
 
-def measure(pids: dict[str, int], duration: float) -> dict[str, tuple[float, float]]:
+def measure(
+    pids: dict[str, int], duration: float
+) -> dict[str, tuple[float, float, tuple[float, float]]]:
     t0 = time.monotonic()
     c0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     time.sleep(duration)
     wall = time.monotonic() - t0
     return {
-        name: ((cpu_seconds(pid) - c0[name]) / wall * 100, rss_mib(pid))
+        name: ((cpu_seconds(pid) - c0[name]) / wall * 100, rss_mib(pid), rss_split_mib(pid))
         for name, pid in pids.items()
     }
 
@@ -138,6 +158,8 @@ def main() -> int:
                 procs["agent"] = subprocess.Popen(
                     [
                         sys.executable,
+                        "-X",
+                        "importtime",
                         "-m",
                         "edgewatch",
                         "run",
@@ -175,8 +197,9 @@ def main() -> int:
                 p.wait()
         agent_log = log_path.read_text()
 
-    cpu, rss = figures["agent"]
-    floor_cpu, floor_rss = figures["floor"]
+    cpu, rss, (rss_anon, rss_file) = figures["agent"]
+    floor_cpu, floor_rss, _ = figures["floor"]
+    modules = imported_modules(agent_log)
     rows = [
         ("edgewatch agent (stores everything)", cpu, rss),
         ("plain psutil loop (floor, stores nothing)", floor_cpu, floor_rss),
@@ -189,6 +212,10 @@ def main() -> int:
     print(f"{'':44} {'CPU % of one core':>18} {'RSS MiB':>9}")
     for label, c, r in rows:
         print(f"{label:44} {c:18.2f} {r:9.1f}")
+    print(
+        f"agent RSS: {rss_anon:.1f} MiB anonymous (heap, objects), {rss_file:.1f} MiB file-backed "
+        f"(libraries); {modules} modules imported"
+    )
     problems = [line for line in agent_log.splitlines() if " ERROR " in line or "Traceback" in line]
     for line in problems[:10]:
         print(f"agent log: {line}")
@@ -197,6 +224,9 @@ def main() -> int:
             {
                 "cpu_pct_one_core": round(cpu, 3),
                 "rss_mib": round(rss, 1),
+                "rss_anon_mib": round(rss_anon, 1),
+                "rss_file_mib": round(rss_file, 1),
+                "modules": modules,
                 "floor_cpu_pct_one_core": round(floor_cpu, 3),
                 "floor_rss_mib": round(floor_rss, 1),
                 "idle_processes": args.idle_processes,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -32,7 +32,6 @@ from edgewatch.budget import CpuBudget, process_cpu_seconds
 from edgewatch.collect.registry import BUILTIN_COLLECTORS, load_collector_class
 from edgewatch.config import Config, ConfigError, load_config
 from edgewatch.errors import UsageError
-from edgewatch.export.remote_write import RemoteWriteService
 from edgewatch.health.events import HealthEvents
 from edgewatch.health.heartbeat import Heartbeats
 from edgewatch.health.model import CheckEnv
@@ -52,6 +51,9 @@ from edgewatch.web.auth import auth_configured
 from edgewatch.web.context import AppContext
 from edgewatch.web.server import HttpServer, ListenError, is_loopback, stop_and_wait, url_host
 from edgewatch.web.sessions import load_or_create_key
+
+if TYPE_CHECKING:  # imported when an endpoint is configured: httpx, protobuf, cramjam
+    from edgewatch.export.remote_write import RemoteWriteService
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +321,8 @@ class Agent:
     def _start_remote_write(self, store: Store) -> None:
         """One sender per remote_write endpoint, reading the store from its checkpoint."""
         if self.config.remote_write:
+            from edgewatch.export.remote_write import RemoteWriteService
+
             service = self._remote_write = RemoteWriteService(
                 self.config.remote_write,
                 store,

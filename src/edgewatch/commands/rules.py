@@ -6,14 +6,12 @@ import json
 import math
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from edgewatch.alerting.backtest import Incident, RuleBacktest, backtest
 from edgewatch.alerting.evaluator import LoadedGroup
 from edgewatch.alerting.rules import load_rule_file
-from edgewatch.alerting.unittest import SeriesError, run_test_file
 from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.commands.data import open_store, store_options
 from edgewatch.config import ConfigError, QueryConfig, format_duration, parse_duration
@@ -21,6 +19,9 @@ from edgewatch.errors import UsageError
 from edgewatch.query import Engine, format_value
 from edgewatch.store import StoreError
 from edgewatch.timespec import format_time, parse_time
+
+if TYPE_CHECKING:  # the backtest and unit-test engines load with their commands, not at start
+    from edgewatch.alerting.backtest import Incident, RuleBacktest
 
 
 @click.group("rules", context_settings=CONTEXT_SETTINGS)
@@ -60,6 +61,8 @@ def test_cmd(files: tuple[Path, ...]) -> None:
 
     Exits 0 when every test passes, 1 when one fails, 2 when a file cannot be read.
     """
+    from edgewatch.alerting.unittest import SeriesError, run_test_file
+
     failed = broken = False
     for file in files:
         click.echo(f"Unit Testing:  {file}")
@@ -122,6 +125,8 @@ def backtest_cmd(
     Prints, per rule, when it would have fired and resolved, and how many
     notifications it would have sent (before grouping). The store is read-only.
     """
+    from edgewatch.alerting.backtest import backtest
+
     try:
         rules = load_rule_file(file)
     except ConfigError as err:

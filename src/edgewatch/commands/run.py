@@ -12,6 +12,7 @@ from edgewatch.agent import Agent
 from edgewatch.commands import CONTEXT_SETTINGS
 from edgewatch.config import load_config, parse_listen, resolve_config_path, resolve_data_dir
 from edgewatch.errors import UsageError
+from edgewatch.malloc import limit_arenas
 from edgewatch.store import StoreError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -68,6 +69,7 @@ def run_cmd(
     for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     directory = resolve_data_dir(data_dir, config)
+    limit_arenas()  # before the agent starts its threads
     agent = Agent(config, directory, config_path=config_path, listen=address, log_level=log_level)
     try:
         agent.open()

@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import httpx
-
 from edgewatch import __version__
 from edgewatch.config.notify import DeadmanSettings
 from edgewatch.notify.base import DeliveryError
@@ -52,6 +50,8 @@ class DeadMansSwitch:
         """One ping; True when the URL answered 2xx."""
         if self.config.url is None:
             return False
+        import httpx  # here, not at import: only an agent with a ping URL needs it
+
         url = self.config.url.get_secret_value()
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout) as client:

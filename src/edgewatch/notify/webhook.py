@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from edgewatch import __version__
 from edgewatch.alerting.notice import Notification
 from edgewatch.config.notify import WebhookConfig
 from edgewatch.notify.base import DeliveryError
 from edgewatch.notify.payload import encode, webhook_payload
+
+if TYPE_CHECKING:  # imported by the first request: not at the agent's start
+    import httpx
 
 SIGNATURE_HEADER = "X-Edgewatch-Signature"
 USER_AGENT = f"edgewatch/{__version__}"
@@ -78,6 +80,8 @@ def check_response(response: httpx.Response, url: str) -> None:
 def transport_error(exc: httpx.HTTPError, url: str) -> DeliveryError:
     """A retryable ``DeliveryError`` for a connection failure or timeout; an
     invalid URL or protocol is permanent."""
+    import httpx
+
     where = redact_url(url)
     detail = _scrub(str(exc), url) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
@@ -89,6 +93,8 @@ def transport_error(exc: httpx.HTTPError, url: str) -> DeliveryError:
 
 async def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> httpx.Response:
     """POST ``body``; transport failures become ``DeliveryError``."""
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             return await client.post(url, content=body, headers=headers)

@@ -10,18 +10,21 @@ input (label values, check messages) are inserted by the scripts with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 import edgewatch
 from edgewatch.web.auth import current_principal
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -70,7 +73,16 @@ PAGES = (
     Page("/dashboards", "dashboards", "Dashboards"),
 )
 
-templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+@functools.cache
+def _templates() -> Jinja2Templates:
+    """The page templates, loaded with Jinja2 when a page is first rendered: an agent
+    whose dashboard nobody opens does not keep Jinja2 in memory."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=TEMPLATES_DIR)
+
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -87,7 +99,7 @@ def _render(request: Request, page: Page, **extra: object) -> HTMLResponse:
         and request.app.state.ctx.alerting is not None,
         **extra,
     }
-    response = templates.TemplateResponse(request, f"{page.name}.html", context)
+    response = _templates().TemplateResponse(request, f"{page.name}.html", context)
     response.headers.update(PAGE_HEADERS)
     return response
 
