@@ -10,7 +10,9 @@
 // - thresholds of alert rules as dashed horizontal lines (the y range takes them in) and
 //   annotations as shaded bands (alert periods) or vertical lines (boots, restarts),
 //   drawn on the canvas by uPlot hooks (marks.js), listed as text under the chart;
-// - times in the zone of the header's switch (timezone.js), redrawn when it changes.
+// - times in the zone of the header's switch (timezone.js), redrawn when it changes;
+// - a thinned series may carry its min/max per step (band.js): drawn as a light band
+//   (uPlot bands) under its line, so peaks between two points are not lost.
 
 import { cssVar } from "./ui.js";
 import { formatter } from "./format.js";
@@ -69,6 +71,7 @@ export class TimeChart {
     this.groupName = group;
     this.keys = [];          // series keys, in column order
     this.labels = new Map(); // key -> legend label
+    this.bandOf = new Map(); // band series key -> {of: the series' key, edge: "max"|"min"}
     this.xs = [];            // unix seconds
     this.ys = [];            // one array per series, aligned with xs
     this.plot = null;
@@ -106,8 +109,10 @@ export class TimeChart {
     return index;
   }
 
-  // Replaces the data: series = [{key, label, points: [[ms, value], ...]}].
+  // Replaces the data: series = [{key, label, points: [[ms, value], ...], band}], band
+  // (optional): {max: points, min: points}, the series' extremes over each step.
   setHistory(series) {
+    series = series.flatMap((s) => (s.band ? [s, ...this.bandSeries(s)] : [s]));
     for (const s of series) this.addSeries(s.key, s.label);
     const times = new Set();
     for (const s of series) for (const [t] of s.points) times.add(t);
@@ -120,6 +125,27 @@ export class TimeChart {
       for (const [t, v] of s.points) if (at.has(t)) column[at.get(t)] = v;
     }
     this.schedule();
+  }
+
+  bandSeries(s) {
+    return ["max", "min"].map((edge) => {
+      const key = `${s.key}|${edge}`;
+      this.bandOf.set(key, { of: s.key, edge });
+      return { key, label: `${s.label} ${edge}`, points: s.band[edge] };
+    });
+  }
+
+  // uPlot bands: [{series: [maxIndex, minIndex], fill}], indices counting the x column.
+  bands() {
+    const out = [];
+    this.keys.forEach((key, i) => {
+      const band = this.bandOf.get(key);
+      if (!band || band.edge !== "max") return;
+      const min = this.keys.indexOf(`${band.of}|min`);
+      const of = this.keys.indexOf(band.of);
+      if (min >= 0) out.push({ series: [i + 1, min + 1], fill: () => translucent(palette().series[of % SERIES_COLOURS], 0.18) });
+    });
+    return out;
   }
 
   // One timestamp's values: a Map key -> {label, value}. Older than the last point: ignored.
@@ -159,6 +185,11 @@ export class TimeChart {
       if (this.xs.length === 0) return;
       this.plot = new uPlot(this.options(), data, this.container);
       this.plot.over.addEventListener("dblclick", () => this.zoomGroup(null));
+      const rows = this.plot.root.querySelectorAll(".u-legend .u-series");
+      this.keys.forEach((key, i) => {
+        if (this.bandOf.has(key) && rows[i + 1]) rows[i + 1].style.display = "none";
+      });
+      this.container.dataset.bands = String(this.bands().length);
     } else {
       this.plot.setData(data, !this.zoomed);
     }
@@ -221,10 +252,14 @@ export class TimeChart {
   }
 
   seriesOptions(index) {
+    const band = this.bandOf.get(this.keys[index]);
+    const colour = band ? this.keys.indexOf(band.of) : index;
     return {
       label: this.labels.get(this.keys[index]),
-      stroke: () => palette().series[index % SERIES_COLOURS],
-      width: 1.5,
+      stroke: band
+        ? () => translucent(palette().series[colour % SERIES_COLOURS], 0.35)
+        : () => palette().series[index % SERIES_COLOURS],
+      width: band ? 0.5 : 1.5,
       spanGaps: false,
       points: { show: false },
       value: (u, v) => this.format(v),
@@ -242,6 +277,7 @@ export class TimeChart {
       width: this.width(),
       height: this.height,
       series: [{}, ...this.keys.map((_, i) => this.seriesOptions(i))],
+      bands: this.bands(),
       axes: [
         axis(),
         { ...axis(), size: axisSize, values: (u, splits) => splits.map((v) => format(v)) },
@@ -306,6 +342,13 @@ export class TimeChart {
     if (this.plot) this.plot.destroy();
     this.plot = null;
   }
+}
+
+// A #rrggbb colour with an alpha; other notations as they are.
+function translucent(colour, alpha) {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(colour.trim());
+  if (!m) return colour;
+  return `rgba(${m.slice(1).map((h) => parseInt(h, 16)).join(", ")}, ${alpha})`;
 }
 
 // A series key and legend label of a Prometheus metric object.

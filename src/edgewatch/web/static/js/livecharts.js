@@ -1,14 +1,16 @@
 // Live charts from specs: history from /api/v1/query_range once, then the live stream's
 // samples appended (never re-fetching history). A chart stays hidden until it has data.
 //
-// spec: {id, title, unit, sources: [{query, name, match, counter, accept, label}]}
+// spec: {id, title, unit, sources: [{query, name, match, counter, scale, accept, label}]}
 //   query: PromQL for the history (a rate() for counters); name + match: the live
-//   samples it takes; counter: live values become per-second rates; accept(labels):
+//   samples it takes; counter: live values become per-second rates; scale: a factor
+//   for the live values (as the history query applies it); accept(labels):
 //   optional filter; label(labels): the legend text.
 // Thresholds of the alert rules on the metrics of plain queries are drawn once; the
 // annotations (alerts, boots, restarts) of the charts' range are refreshed each minute.
 
-import { TimeChart, queryRange, seriesKey, stepFor } from "./chart.js";
+import { queryRangeBand } from "./band.js";
+import { TimeChart, seriesKey, stepFor } from "./chart.js";
 import { labelsMatch, subscribe } from "./live.js";
 import { fetchAnnotations, fetchThresholds, plainMetric } from "./marks.js";
 import { el, fetchJSON, poll } from "./ui.js";
@@ -42,11 +44,11 @@ class LiveChart {
   async loadHistory(startS, endS, stepS) {
     const series = [];
     for (const source of this.spec.sources) {
-      const result = await queryRange(fetchJSON, source.query, startS, endS, stepS);
+      const result = await queryRangeBand(fetchJSON, source.query, startS, endS, stepS);
       for (const r of result) {
         const labels = strip(r.metric);
         if (source.accept && !source.accept(labels)) continue;
-        series.push({ key: this.key(source, labels), label: source.label(labels), points: r.points });
+        series.push({ key: this.key(source, labels), label: source.label(labels), points: r.points, band: r.band });
       }
     }
     this.chart.setHistory(series);
@@ -67,6 +69,7 @@ class LiveChart {
           if (!prev || value === null || prev[1] === null || value < prev[1] || ms <= prev[0]) value = null;
           else value = (value - prev[1]) / ((ms - prev[0]) / 1000);
         }
+        if (source.scale && value !== null) value *= source.scale;
         values.set(key, { label: source.label(s.labels), value });
       }
     }

@@ -2,7 +2,8 @@
 // the URL (?q=EXPR&q=EXPR2&range=1h, or &start=&end= in unix seconds for a custom
 // range), so a view can be shared as a link.
 
-import { TimeChart, queryRange, seriesKey, seriesLabel, stepFor } from "../chart.js";
+import { queryRangeBand } from "../band.js";
+import { TimeChart, seriesKey, seriesLabel, stepFor } from "../chart.js";
 import { unitOfName } from "../format.js";
 import { fetchAnnotations, fetchThresholds, plainMetric } from "../marks.js";
 import { el, fetchJSON, ready, setConnection } from "../ui.js";
@@ -112,7 +113,7 @@ async function run(state) {
   document.getElementById("explore-empty").hidden = true;
   if (!state.queries.length) return;
   const series = [];
-  const results = await Promise.allSettled(state.queries.map((q) => queryRange(fetchJSON, q, start, end, step)));
+  const results = await Promise.allSettled(state.queries.map((q) => queryRangeBand(fetchJSON, q, start, end, step)));
   results.forEach((r, qi) => {
     if (r.status === "rejected") {
       showError(`${state.queries[qi]}: ${r.reason.message}`);
@@ -124,6 +125,7 @@ async function run(state) {
         key: `${qi}|${seriesKey(s.metric)}`,
         label: s.metric.__name__ || state.queries.length === 1 ? label : `${state.queries[qi]} ${label}`,
         points: s.points,
+        band: s.band,
       });
     }
   });

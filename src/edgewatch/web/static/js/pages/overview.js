@@ -39,6 +39,21 @@ const CHARTS = [
       { query: "node_hwmon_temp_celsius", name: "node_hwmon_temp_celsius", label: (l) => `${l.chip} ${l.sensor}` },
     ],
   },
+  {
+    // NVIDIA (NVML, in percent) and Jetson (0-1) GPUs, docs/gpu.md; shown only with data.
+    id: "gpu", title: "GPU", unit: "percent",
+    sources: [
+      { query: "DCGM_FI_DEV_GPU_UTIL / 100", name: "DCGM_FI_DEV_GPU_UTIL", scale: 0.01, label: (l) => `GPU ${l.gpu ?? ""} ${l.modelName ?? ""}`.trim() },
+      { query: "jetson_gpu_load_ratio", name: "jetson_gpu_load_ratio", label: () => "Jetson GPU" },
+    ],
+  },
+  {
+    id: "gpu-temperature", title: "GPU temperature", unit: "celsius",
+    sources: [
+      { query: "DCGM_FI_DEV_GPU_TEMP", name: "DCGM_FI_DEV_GPU_TEMP", label: (l) => `GPU ${l.gpu ?? ""} ${l.modelName ?? ""}`.trim() },
+      { query: 'jetson_temperature_celsius{zone=~"GPU-therm|gpu-thermal"}', name: "jetson_temperature_celsius", accept: (l) => /^gpu-therm/i.test(l.zone || ""), label: (l) => l.zone },
+    ],
+  },
 ];
 
 function renderHealth(body) {
