@@ -11,6 +11,7 @@
 
 import { queryRangeBand } from "./band.js";
 import { TimeChart, seriesKey, stepFor } from "./chart.js";
+import { chartDownloads } from "./download.js";
 import { labelsMatch, subscribe } from "./live.js";
 import { fetchAnnotations, fetchThresholds, plainMetric } from "./marks.js";
 import { el, fetchJSON, poll } from "./ui.js";
@@ -27,14 +28,16 @@ class LiveChart {
     this.spec = spec;
     this.previous = new Map(); // counter series key -> [ms, raw value]
     this.chartBox = el("div", { className: "chart" });
+    const head = el("div", { className: "chart-head" }, el("h3", {}, spec.title));
     this.card = el(
       "section",
       { className: "card chart-card", id: `chart-${spec.id}`, hidden: true, attrs: { "aria-label": spec.title } },
-      el("div", { className: "chart-head" }, el("h3", {}, spec.title)),
+      head,
       this.chartBox,
     );
     grid.append(this.card);
     this.chart = new TimeChart(this.chartBox, { title: spec.title, unit: spec.unit, maxPoints });
+    head.append(chartDownloads(this.chart, spec.id));
   }
 
   key(source, labels) {

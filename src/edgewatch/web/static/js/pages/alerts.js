@@ -4,6 +4,7 @@
 // user input and go into the page with textContent only (ui.js el()).
 
 import { ago, number, seconds, time } from "../format.js";
+import { tableExports } from "../download.js";
 import { el, fetchJSON, HttpError, poll, post, ready, setConnection } from "../ui.js";
 
 const REFRESH_MS = 5000;
@@ -292,3 +293,4 @@ if ($("active")) {
   setConnection("idle", "not live");
   ready();
 }
+tableExports();

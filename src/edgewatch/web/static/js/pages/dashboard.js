@@ -4,7 +4,9 @@
 // Admins edit it (name, panels added / removed / moved, a file's panels loaded), save
 // it (PUT), export it (a JSON download) or delete it.
 
-import { TimeChart, queryRange, seriesKey, seriesLabel, stepFor } from "../chart.js";
+import { queryRangeBand } from "../band.js";
+import { TimeChart, seriesKey, seriesLabel, stepFor } from "../chart.js";
+import { chartDownloads } from "../download.js";
 import { ago, time } from "../format.js";
 import { fetchAnnotations, fetchThresholds, plainMetric } from "../marks.js";
 import { PanelEditor, parseExport } from "../panel-editor.js";
@@ -40,15 +42,17 @@ function buildPanels() {
     const box = el("div", { className: "chart" });
     const message = el("p", { className: "muted", hidden: true });
     const title = panel.title || panel.query;
+    const head = el("div", { className: "chart-head" }, el("h3", {}, title));
     grid.append(
       el(
         "section", { className: "card chart-card", id: `panel-${i + 1}`, attrs: { "aria-label": title } },
-        el("div", { className: "chart-head" }, el("h3", {}, title)),
+        head,
         box,
         message,
       ),
     );
     const chart = new TimeChart(box, { title, unit: panel.unit, maxPoints: MAX_POINTS, group: "dashboard" });
+    head.append(chartDownloads(chart, `panel-${i + 1}`));
     return { panel, chart, box, message };
   });
   document.getElementById("panels-empty").hidden = panels.length > 0;
@@ -59,8 +63,8 @@ async function loadPanel(p, endS) {
   const width = Math.max(300, p.box.clientWidth || 600);
   const step = Math.max(stepFor(start, endS, width), Math.ceil((endS - start) / MAX_POINTS));
   try {
-    const result = await queryRange(fetchJSON, p.panel.query, start, endS, step);
-    p.chart.setHistory(result.map((s) => ({ key: seriesKey(s.metric), label: seriesLabel(s.metric), points: s.points })));
+    const result = await queryRangeBand(fetchJSON, p.panel.query, start, endS, step);
+    p.chart.setHistory(result.map((s) => ({ key: seriesKey(s.metric), label: seriesLabel(s.metric), points: s.points, band: s.band })));
     p.message.hidden = result.length > 0;
     p.message.textContent = result.length ? "" : "No data for this query and range.";
   } catch (e) {

@@ -3,6 +3,7 @@
 // per check (POST /api/checks/{name}/run), whose result is announced above the table.
 
 import { ago, number, seconds } from "../format.js";
+import { tableExports } from "../download.js";
 import { el, fetchJSON, isAdmin, poll, post, ready } from "../ui.js";
 
 const STRIP_CELLS = 48; // the 24 h history, in half-hour cells (worst status wins)
@@ -110,3 +111,4 @@ async function refresh() {
 }
 
 poll(refresh, 15000).then(ready);
+tableExports();

@@ -3,6 +3,7 @@
 
 import { ago, number, time } from "../format.js";
 import { startLiveCharts } from "../livecharts.js";
+import { tableExports } from "../download.js";
 import { el, fetchJSON, poll, ready } from "../ui.js";
 
 const ALERTS_MS = 10000;
@@ -138,3 +139,4 @@ Promise.allSettled([
     onEmpty: (empty) => { document.getElementById("charts-empty").hidden = !empty; },
   }),
 ]).then(ready);
+tableExports();

@@ -1,6 +1,7 @@
 // Top processes by CPU and memory, refreshed every few seconds, sortable by column.
 
 import { bytes, clock, number, percent } from "../format.js";
+import { tableExports } from "../download.js";
 import { el, fetchJSON, poll, ready } from "../ui.js";
 
 const REFRESH_MS = 5000;
@@ -58,3 +59,4 @@ table.querySelector("thead").addEventListener("click", (event) => {
 });
 
 poll(refresh, REFRESH_MS).then(ready);
+tableExports();
