@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgewatch.alerting.dispatch_state import DispatchLog, Group, Snapshot
+from edgewatch.alerting.escalation_view import due_ms
 from edgewatch.alerting.inhibit import Inhibitor
 from edgewatch.alerting.notice import Notice, NoticeStatus, Notification, NotificationKind
 from edgewatch.alerting.routing import RouteNode, build_routes, match_routes
@@ -293,19 +294,17 @@ class Dispatcher:
             return
         steps = policy.steps
         total = len(steps) * (policy.repeat + 1)
-        last_after_ms = round(steps[-1].after * 1000)
 
-        def due_ms(i: int) -> int:
-            rnd, j = divmod(i, len(steps))
-            return group.first_fired_ms + rnd * last_after_ms + round(steps[j].after * 1000)
+        def due(i: int) -> int:
+            return due_ms(policy, group.first_fired_ms, i)
 
-        if group.escalations >= total or tick.now_ms < due_ms(group.escalations):
+        if group.escalations >= total or tick.now_ms < due(group.escalations):
             return
         live = tick.live(group)
         if not live or all(self._acked_by(a.fingerprint) is not None for a in live):
             return
         step = group.escalations
-        while step + 1 < total and tick.now_ms >= due_ms(step + 1):
+        while step + 1 < total and tick.now_ms >= due(step + 1):
             step += 1  # after a long pause only the latest step due is sent
         receiver = steps[step % len(steps)].receiver
         out.append(self._message(group, NotificationKind.ESCALATION, receiver, live, tick.now_ms))

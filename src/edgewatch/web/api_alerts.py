@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from edgewatch.alerting.acks import Ack
+from edgewatch.alerting.escalation_view import EscalationStateName, alert_escalation
 from edgewatch.alerting.evaluator import AlertView, GroupStatus, RuleStatus
 from edgewatch.alerting.matchers import Matcher, MatcherError, matches_all, parse_matchers
 from edgewatch.alerting.service import AlertingService
@@ -63,6 +64,17 @@ Service = Annotated[AlertingService, Depends(_service)]
 # ------------------------------------------------------------------ shapes
 
 
+class EscalationBody(BaseModel):
+    group_key: str = Field(description="The notification group whose escalation this is.")
+    steps_done: int = Field(description="Escalation steps sent (over all rounds).")
+    steps_total: int
+    state: EscalationStateName = Field(
+        description="running, stopped: acknowledged, or done (every step sent)."
+    )
+    next_receiver: str | None = Field(description="While running: the next step's receiver.")
+    next_due_ms: int | None = Field(description="While running: when it is due (unix ms).")
+
+
 class AlertBody(BaseModel):
     fingerprint: str = Field(description="The alert's id (16 hex digits over its labels).")
     rule: str
@@ -82,6 +94,9 @@ class AlertBody(BaseModel):
     acked_by: str | None
     acked_at: str | None
     ack_comment: str | None
+    escalation: EscalationBody | None = Field(
+        description="Where its escalation stands; null when its route has no escalation policy."
+    )
 
 
 class HistoryBody(BaseModel):
@@ -178,6 +193,28 @@ def _current_ack(view: AlertView, acks: Mapping[str, Ack]) -> Ack | None:
     return ack
 
 
+def _escalation(
+    service: AlertingService, fingerprint: str, acks: Mapping[str, Ack]
+) -> EscalationBody | None:
+    starts = {n.fingerprint: n.starts_at_ms for n in service.dispatcher.alerts()}
+
+    def acked(fp: str) -> bool:  # as the dispatcher counts it: an ack of this incident
+        ack = acks.get(fp)
+        return ack is not None and ack.acked_ms >= starts.get(fp, 0)
+
+    found = alert_escalation(service.dispatcher.groups(), fingerprint, acked)
+    if found is None:
+        return None
+    return EscalationBody(
+        group_key=found.group_key,
+        steps_done=found.steps_done,
+        steps_total=found.steps_total,
+        state=found.state,
+        next_receiver=found.next_receiver,
+        next_due_ms=found.next_due_ms,
+    )
+
+
 def _alert_body(
     service: AlertingService, view: AlertView, acks: Mapping[str, Ack], now_ms: int
 ) -> AlertBody:
@@ -204,6 +241,7 @@ def _alert_body(
         acked_by=None if ack is None else ack.acked_by,
         acked_at=None if ack is None else format_time(ack.acked_ms),
         ack_comment=None if ack is None else ack.comment,
+        escalation=_escalation(service, view.fingerprint, acks),
     )
 
 

@@ -70,7 +70,17 @@ function quiet(a) {
   if (a.acked_by) {
     cell.append(el("div", { title: a.ack_comment || "" }, `acked by ${a.acked_by}`, a.ack_comment ? `: ${a.ack_comment}` : ""));
   }
+  if (a.escalation) cell.append(escalation(a.escalation));
   return cell;
+}
+
+// Where the alert's escalation stands (text only: receivers are config, still not HTML).
+function escalation(e) {
+  const done = `escalation ${e.steps_done}/${e.steps_total}`;
+  const text = e.state === "running"
+    ? `${done}, next: ${e.next_receiver} at ${time(e.next_due_ms)}`
+    : `${done}, ${e.state}`;
+  return el("div", { className: "muted escalation", dataset: { escalation: e.state } }, text);
 }
 
 function alertRow(a) {

@@ -101,9 +101,14 @@ function showError(message) {
   errorBox.hidden = !message;
 }
 
+let shown = null; // the state and window last run: what the pan buttons move
+
 async function run(state) {
   showError("");
   const [start, end] = bounds(state);
+  shown = { state, start, end };
+  chartBox.dataset.start = String(start);
+  chartBox.dataset.end = String(end);
   const width = Math.max(300, chartBox.clientWidth || 800);
   const step = Math.max(stepFor(start, end, width), Math.ceil((end - start) / MAX_POINTS));
   setDownloads(state, start, end, step);
@@ -183,6 +188,19 @@ form.addEventListener("submit", (event) => {
   writeState(state);
   run(state);
 });
+
+// Pan: the window moves by half its width (a custom range from then on), history refetched.
+function pan(direction) {
+  if (!shown) return;
+  const shift = Math.round((shown.end - shown.start) / 2) * direction;
+  const state = { queries: shown.state.queries, range: "custom", start: shown.start + shift, end: shown.end + shift };
+  writeState(state);
+  fillForm(state);
+  run(state);
+}
+
+document.getElementById("pan-left").addEventListener("click", () => pan(-1));
+document.getElementById("pan-right").addEventListener("click", () => pan(1));
 
 document.getElementById("dl-png").addEventListener("click", () => {
   if (chart) chart.downloadPNG("edgewatch-chart.png");
