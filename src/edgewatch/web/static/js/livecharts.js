@@ -5,7 +5,11 @@
 //   query: PromQL for the history (a rate() for counters); name + match: the live
 //   samples it takes; counter: live values become per-second rates; scale: a factor
 //   for the live values (as the history query applies it); accept(labels):
-//   optional filter; label(labels): the legend text.
+//   optional filter; label(labels): the legend text; sum: the live values (rates) of
+//   all the accepted series add up to one series (as a sum() history query does).
+// details (optional): {toggle, sources}: a second set of sources (one series per
+//   interface...), shown instead while the chart's toggle button (aria-pressed) is on;
+//   switching fetches that view's history again, then live samples go on.
 // Thresholds of the alert rules on the metrics of plain queries are drawn once; the
 // annotations (alerts, boots, restarts) of the charts' range are refreshed each minute.
 
@@ -24,11 +28,16 @@ function strip(metric) {
 }
 
 class LiveChart {
-  constructor(grid, spec, maxPoints) {
+  constructor(grid, spec, maxPoints, rangeS) {
     this.spec = spec;
+    this.maxPoints = maxPoints;
+    this.rangeS = rangeS;
+    this.sources = spec.sources; // the view shown
+    this.buffered = null; // live samples held while a view's history loads
     this.previous = new Map(); // counter series key -> [ms, raw value]
     this.chartBox = el("div", { className: "chart" });
     const head = el("div", { className: "chart-head" }, el("h3", {}, spec.title));
+    this.head = head;
     this.card = el(
       "section",
       { className: "card chart-card", id: `chart-${spec.id}`, hidden: true, attrs: { "aria-label": spec.title } },
@@ -37,7 +46,44 @@ class LiveChart {
     );
     grid.append(this.card);
     this.chart = new TimeChart(this.chartBox, { title: spec.title, unit: spec.unit, maxPoints });
-    head.append(chartDownloads(this.chart, spec.id));
+    this.downloads = chartDownloads(this.chart, spec.id);
+    if (spec.details) head.append(this.toggleButton(spec.details.toggle));
+    head.append(this.downloads);
+  }
+
+  toggleButton(text) {
+    const button = el("button", { type: "button", className: "btn btn-small chart-toggle", attrs: { "aria-pressed": "false" } }, text);
+    button.addEventListener("click", () => {
+      const on = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-pressed", String(on));
+      this.showView(on ? this.spec.details.sources : this.spec.sources)
+        .catch((e) => console.warn("edgewatch: history failed:", e.message));
+    });
+    return button;
+  }
+
+  // Replaces the chart by one of `sources`: its history, then the live samples.
+  async showView(sources) {
+    const old = this.chart;
+    this.sources = sources;
+    this.buffered = [];
+    old.destroy();
+    this.chartBox.replaceChildren();
+    this.chart = new TimeChart(this.chartBox, { title: this.spec.title, unit: this.spec.unit, maxPoints: this.maxPoints });
+    this.chart.setThresholds(old.thresholds);
+    this.chart.setAnnotations(old.annotations);
+    const downloads = chartDownloads(this.chart, this.spec.id);
+    this.downloads.replaceWith(downloads);
+    this.downloads = downloads;
+    const endS = Math.floor(Date.now() / 1000);
+    const startS = endS - this.rangeS;
+    try {
+      await this.loadHistory(startS, endS, stepFor(startS, endS, this.rangeS));
+    } finally {
+      const held = this.buffered;
+      this.buffered = null;
+      for (const [ms, samples] of held) this.take(ms, samples);
+    }
   }
 
   key(source, labels) {
@@ -46,7 +92,7 @@ class LiveChart {
 
   async loadHistory(startS, endS, stepS) {
     const series = [];
-    for (const source of this.spec.sources) {
+    for (const source of this.sources) {
       const result = await queryRangeBand(fetchJSON, source.query, startS, endS, stepS);
       for (const r of result) {
         const labels = strip(r.metric);
@@ -59,8 +105,15 @@ class LiveChart {
   }
 
   take(ms, samples) {
+    if (this.buffered) {
+      this.buffered.push([ms, samples]);
+      return;
+    }
     const values = new Map();
-    for (const source of this.spec.sources) {
+    for (const source of this.sources) {
+      let total = 0;
+      let totalKnown = true;
+      let summed = 0;
       for (const s of samples) {
         if (s.name !== source.name || !labelsMatch(s.labels, source.match)) continue;
         if (source.accept && !source.accept(s.labels)) continue;
@@ -73,8 +126,13 @@ class LiveChart {
           else value = (value - prev[1]) / ((ms - prev[0]) / 1000);
         }
         if (source.scale && value !== null) value *= source.scale;
-        values.set(key, { label: source.label(s.labels), value });
+        if (source.sum) {
+          summed += 1;
+          if (value === null) totalKnown = false;
+          else total += value;
+        } else values.set(key, { label: source.label(s.labels), value });
       }
+      if (source.sum && summed > 0) values.set(this.key(source, {}), { label: source.label({}), value: totalKnown ? total : null });
     }
     if (this.chart.append(ms, values)) this.card.hidden = false;
   }
@@ -102,7 +160,7 @@ function startMarks(charts, rangeS) {
 // Builds the charts in `grid`; history over the last `rangeS` seconds. Resolves once
 // the history is in; `onEmpty(bool)` says whether no chart has data.
 export async function startLiveCharts(grid, specs, { rangeS = 900, maxPoints = 3600, onEmpty = () => {} } = {}) {
-  const charts = specs.map((spec) => new LiveChart(grid, spec, maxPoints));
+  const charts = specs.map((spec) => new LiveChart(grid, spec, maxPoints, rangeS));
   const pending = [];
   let loaded = false;
   const update = () => onEmpty(charts.every((c) => c.card.hidden));

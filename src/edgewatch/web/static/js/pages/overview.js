@@ -28,10 +28,18 @@ const CHARTS = [
   },
   {
     id: "network", title: "Network", unit: "bytes_per_second",
+    // The total over the interfaces (not lo) first; one series per interface on demand.
     sources: [
-      { query: 'rate(node_network_receive_bytes_total{device!="lo"}[1m])', name: "node_network_receive_bytes_total", counter: true, accept: (l) => l.device !== "lo", label: (l) => `${l.device} in` },
-      { query: 'rate(node_network_transmit_bytes_total{device!="lo"}[1m])', name: "node_network_transmit_bytes_total", counter: true, accept: (l) => l.device !== "lo", label: (l) => `${l.device} out` },
+      { query: 'sum(rate(node_network_receive_bytes_total{device!="lo"}[1m]))', name: "node_network_receive_bytes_total", counter: true, sum: true, accept: (l) => l.device !== "lo", label: () => "total in" },
+      { query: 'sum(rate(node_network_transmit_bytes_total{device!="lo"}[1m]))', name: "node_network_transmit_bytes_total", counter: true, sum: true, accept: (l) => l.device !== "lo", label: () => "total out" },
     ],
+    details: {
+      toggle: "per interface",
+      sources: [
+        { query: 'rate(node_network_receive_bytes_total{device!="lo"}[1m])', name: "node_network_receive_bytes_total", counter: true, accept: (l) => l.device !== "lo", label: (l) => `${l.device} in` },
+        { query: 'rate(node_network_transmit_bytes_total{device!="lo"}[1m])', name: "node_network_transmit_bytes_total", counter: true, accept: (l) => l.device !== "lo", label: (l) => `${l.device} out` },
+      ],
+    },
   },
   {
     id: "temperature", title: "Temperature", unit: "celsius",
