@@ -148,3 +148,20 @@ def test_a_live_chart_downloads_its_points_as_csv(url: str, page: Page, tmp_path
     values = [float(v) for _, v in rows[1:]]
     assert values == sorted(values) and values[-1] == pytest.approx((CPU_POINTS - 1) / 100)
     assert errors.messages == []
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "first_column"),
+    [("/dashboards", "dashboards", "Name"), ("/reports", "report", "Check")],
+)
+def test_the_dashboards_and_report_tables_download_too(
+    url: str, page: Page, tmp_path: Path, path: str, name: str, first_column: str
+) -> None:
+    errors = PageErrors(page)
+    page.goto(f"{url}{path}")
+    page.wait_for_selector("body[data-ready='1']")
+    text = download(page, f"Download {name} as CSV", tmp_path)
+    header = next(csv.reader(io.StringIO(text, newline="")))
+    assert header[0] == first_column
+    assert isinstance(json.loads(download(page, f"Download {name} as JSON", tmp_path)), list)
+    assert errors.messages == []

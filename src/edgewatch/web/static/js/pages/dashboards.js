@@ -2,6 +2,7 @@
 // edit mode) and "import" (a JSON file exported from a dashboard page).
 
 import { ago, time } from "../format.js";
+import { tableExports } from "../download.js";
 import { el, fetchJSON, poll, post, ready } from "../ui.js";
 
 const errorBox = document.getElementById("create-error");
@@ -62,3 +63,4 @@ document.getElementById("import-form").addEventListener("submit", async (event) 
 });
 
 poll(refresh, 30000).then(ready);
+tableExports();

@@ -1,6 +1,7 @@
 // Reports: the availability report over 24 h / 7 d / 30 d, shown and downloadable.
 
 import { seconds } from "../format.js";
+import { tableExports } from "../download.js";
 import { el, fetchJSON, ready, setConnection } from "../ui.js";
 
 const period = document.getElementById("period");
@@ -36,3 +37,4 @@ period.addEventListener("change", () => {
 });
 setConnection("idle", "not live");
 load().catch((e) => console.warn("edgewatch: report failed:", e.message)).finally(ready);
+tableExports();
