@@ -252,6 +252,7 @@ class AlertingService:
         and goes first at the next tick (same dedupe keys: never twice), and the error
         is raised on so the dispatcher does not record the tick."""
         external_url = self.config.alerting.external_url
+        refusing = bool(self._backlog)  # the outbox refused the last try too
         todo = [*self._backlog, *notifications]
         self._backlog = []
         for index, notification in enumerate(todo):
@@ -268,11 +269,12 @@ class AlertingService:
                         "outbox backlog full: %d notifications dropped",
                         len(todo) - index - MAX_BACKLOG,
                     )
-                log.warning(
-                    "outbox refused %d notifications, retried next tick: %s",
-                    len(self._backlog),
-                    exc,
-                )
+                if not refusing:  # once per run of refusals, not every second
+                    log.warning(
+                        "outbox refused %d notifications, retried every tick: %s",
+                        len(self._backlog),
+                        exc,
+                    )
                 # Raised on, so the dispatcher does not record them as sent: if the
                 # agent dies before the backlog drains, the restart sends them again.
                 raise
