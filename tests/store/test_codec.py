@@ -219,7 +219,9 @@ def _valid_blob(jitter: bool = False, floats: bool = True) -> bytes:
         (b"\xe1\x01", "too short"),  # format 1
         (b"\x00" * 40, "bad block magic"),
         (bytes((MAGIC, 0)) + b"\x01\x05\x00\x00\x00" + b"not zstd at all", "corrupt block"),
-        (bytes((MAGIC, 0x08)) + b"\x00" * 8, "unknown flags"),
+        (bytes((MAGIC, 0x90)) + b"\x00" * 8, "unknown flags"),
+        # F_LOW with k = 0: low bits out of range
+        (bytes((MAGIC, 0x08)) + b"\x01\x01\x00\x00\x00\x00\x00", "low bits out of range"),
         (bytes((MAGIC, 0)) + b"\xff" * 12, "varint too long"),
     ],
 )

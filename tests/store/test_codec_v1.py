@@ -109,5 +109,5 @@ def test_schema_1_store_reads_the_same_and_is_upgraded(
     assert got.values.tolist() == late[KEYS[0]][1].tolist()
     store.close()
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == sc.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sc.SCHEMA_VERSION == 3
     conn.close()

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from edgewatch.store import journal
+from edgewatch.store import journal, lowbits
 from edgewatch.store.blocks import Block, CodecError, concat_blocks, empty_block
 from edgewatch.store.codec_read import decode_v2
 from edgewatch.store.codec_v1 import MAGIC_V1, decode_v1
@@ -55,6 +55,7 @@ from edgewatch.store.layout import (
     DEC,
     F_BASED,
     F_DENSE,
+    F_LOW,
     F_SPLIT,
     FIRST,
     FLOAT_LOW,
@@ -293,6 +294,7 @@ def _pack_groups(
     flt_bounds = sb - int_bounds
     gmax_tick = _group_max(t.tick_words, sb)
     gmax_int = _group_max(np.where(t.is_int, t.words, np.uint64(0)), sb)
+    low_k = lowbits.per_group(int_words, np.diff(starts) * (meta[:, DEC] > 0), gb)
     comp = compressor(level)
     out = []
     for g in range(ngroups):
@@ -303,8 +305,13 @@ def _pack_groups(
         i0, i1 = int(int_bounds[g]), int(int_bounds[g + 1])
         f0, f1 = int(flt_bounds[g]), int(flt_bounds[g + 1])
         dense = bool(dense_group[g])
-        w_i = width_of(int(gmax_int[g]))
+        k = int(low_k[g])
+        high, low = int_words[i0:i1], b""
+        if k:
+            low, high = lowbits.pack(high, k), high >> np.uint64(k)
+        w_i = width_of(int(gmax_int[g]) >> k)
         flags = (F_DENSE if dense else 0) | (F_BASED if based else 0) | (w_i << 4)
+        flags |= F_LOW if k else 0
         body = []
         if dense:
             w_t = width_of(int(gmax_tick[g]))
@@ -314,7 +321,7 @@ def _pack_groups(
         else:
             ticks = pair_bytes[int(pair_off[z0]) : int(pair_off[z1])]
             tick_field = len(ticks)
-        body.append(planes(int_words[i0:i1], 0, w_i))
+        body.append(planes(high, 0, w_i))
         frames = []
         if f1 > f0:
             flags |= F_SPLIT
@@ -330,7 +337,9 @@ def _pack_groups(
             head.append(_uvarint(_zz(int(base_ms[g]))))
         if len(frames) > 1:
             head.append(_uvarint(len(frames[0])))
-        out.append(b"".join((*head, meta_part, ticks, *frames)))
+        if k:
+            head += [_uvarint(k), _uvarint(len(low))]
+        out.append(b"".join((*head, meta_part, ticks, low, *frames)))
     return out
 
 

@@ -14,12 +14,14 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
+from edgewatch.store import lowbits
 from edgewatch.store.blocks import Block, CodecError, empty_block
 from edgewatch.store.layout import (
     COUNT,
     DEC,
     F_BASED,
     F_DENSE,
+    F_LOW,
     F_SPLIT,
     FIRST,
     FLOAT_LOW,
@@ -58,6 +60,8 @@ class _Parsed(NamedTuple):
     ticks: memoryview
     tick_field: int
     base_ms: int
+    low_k: int  # low bits of the integer words packed apart (F_LOW), else 0
+    low: memoryview
     frames: tuple[memoryview, ...]
 
 
@@ -82,7 +86,7 @@ def _parse(blob: bytes) -> _Parsed:
     if buf[0] != MAGIC:
         raise CodecError(f"bad block magic {buf[0]:#x}")
     flags = buf[1]
-    if flags & 0x08 or flags >> 4 > 8:
+    if flags >> 4 > 8:
         raise CodecError("corrupt block: unknown flags")
     pos = 2
     nseg, pos = _read_uvarint(buf, pos)
@@ -96,6 +100,12 @@ def _parse(blob: bytes) -> _Parsed:
     f1_len = -1
     if flags & F_SPLIT:
         f1_len, pos = _read_uvarint(buf, pos)
+    low_k = low_len = 0
+    if flags & F_LOW:
+        low_k, pos = _read_uvarint(buf, pos)
+        low_len, pos = _read_uvarint(buf, pos)
+        if not 0 < low_k <= lowbits.MAX_BITS:
+            raise CodecError("corrupt block: low bits out of range")
     if n > MAX_SAMPLES or nseg > n or (n and not nseg):
         raise CodecError(f"corrupt block: {nseg} segments of {n} samples")
     tick_len = 0 if flags & F_DENSE else tick_field
@@ -103,9 +113,10 @@ def _parse(blob: bytes) -> _Parsed:
         raise CodecError("corrupt block: tick planes out of range")
     end_meta = pos + meta_len
     end_ticks = end_meta + tick_len
-    if end_ticks > len(buf):
+    end_low = end_ticks + low_len
+    if end_low > len(buf):
         raise CodecError("block too short")
-    rest = buf[end_ticks:]
+    rest = buf[end_low:]
     if f1_len >= 0:
         if f1_len > len(rest):
             raise CodecError("block too short")
@@ -113,7 +124,16 @@ def _parse(blob: bytes) -> _Parsed:
     else:
         frames = (rest,)
     return _Parsed(
-        flags, nseg, n, buf[pos:end_meta], buf[end_meta:end_ticks], tick_field, base_ms, frames
+        flags,
+        nseg,
+        n,
+        buf[pos:end_meta],
+        buf[end_meta:end_ticks],
+        tick_field,
+        base_ms,
+        low_k,
+        buf[end_ticks:end_low],
+        frames,
     )
 
 
@@ -189,7 +209,7 @@ def decode_v2(blobs: Sequence[bytes], bases: Sequence[tuple[int, int]] | None) -
 
 
 def _check_empty(p: _Parsed) -> None:
-    if len(p.meta) or len(p.ticks) or any(len(f) for f in p.frames):
+    if len(p.meta) or len(p.ticks) or len(p.low) or any(len(f) for f in p.frames):
         raise CodecError("corrupt block: data after an empty block")
 
 
@@ -246,6 +266,8 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
         unplanes(body1[: w_t * nk], nk, 0, w_t, tick_bytes[a : a + nk])
         pos = w_t * nk
         unplanes(body1[pos : pos + w_i * ni], ni, 0, w_i, int_bytes[io : io + ni])
+        if p.low_k:
+            _join_low(p, int_bytes[io : io + ni])
         pos += w_i * ni
         if nf:
             unplanes(body1[pos:], nf, FLOAT_LOW, 8, flt_bytes[fo : fo + nf])
@@ -271,6 +293,18 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
             raise CodecError("corrupt block: segment metadata out of range")
         values[~is_int] = flt_bytes.view(np.float64).reshape(-1)
     return Block(ids, starts, ts, values)
+
+
+def _join_low(p: _Parsed, int_bytes: npt.NDArray[np.uint8]) -> None:
+    """Words = high part (already in ``int_bytes``) << k | the packed low bits."""
+    ni, k = len(int_bytes), p.low_k
+    if len(p.low) != lowbits.packed_size(ni, k):
+        raise CodecError("corrupt block: low bits hold another count than the segments")
+    words = int_bytes.view(np.uint64).reshape(ni)
+    if len(words) and k + int(words.max()).bit_length() > 64:
+        raise CodecError("corrupt block: low bits out of range")
+    words <<= np.uint64(k)
+    words |= lowbits.unpack(p.low, ni, k)
 
 
 def _sparse_ticks(

@@ -15,9 +15,11 @@ log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x45445743  # "EDWC"
 # 2: blobs in block format 2 (codec.py), chunk and rollup blobs based on their row key.
-# A schema-1 file is upgraded in place when opened for writing: its format-1 blobs
-# stay readable (codec_v1.py) and new rows are written in format 2.
-SCHEMA_VERSION = 2
+# 3: integer words' low bits packed apart (flag F_LOW, lowbits.py) and rollup rows
+# whose min, max and sum are stored relative to last (rollup.py, fields 5-7).
+# Files of schema 1 and 2 are upgraded in place when opened for writing: their blobs
+# stay readable (codec_v1.py for format 1) and new rows are written the new way.
+SCHEMA_VERSION = 3
 ID_BITS = 20
 MAX_SERIES = (1 << ID_BITS) - 1
 SID_MASK = MAX_SERIES
@@ -142,8 +144,8 @@ def _check_identity(conn: sqlite3.Connection, path: Path, *, readonly: bool) -> 
 
 
 def _upgrade(conn: sqlite3.Connection, version: int) -> None:
-    """Schema 1 -> 2: the tables are the same and format-1 blobs stay readable, so the
-    upgrade is the version number (after it, an older edgewatch refuses the file)."""
+    """Schema 1 or 2 -> 3: the tables are the same and the older blobs stay readable, so
+    the upgrade is the version number (after it, an older edgewatch refuses the file)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
