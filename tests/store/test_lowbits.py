@@ -73,17 +73,25 @@ def test_low_bits_of_the_wrong_length_are_refused() -> None:
         decode_block(bytes(blob))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
-    st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=80),
-    st.integers(min_value=1, max_value=lowbits.MAX_BITS),
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2**64 - 1),
+            st.integers(min_value=0, max_value=lowbits.MAX_BITS),
+        ),
+        max_size=80,
+    ),
+    st.booleans(),
 )
-def test_pack_unpack_inverse(words: list[int], k: int) -> None:
-    arr = np.array(words, dtype=np.uint64)
+def test_pack_unpack_inverse(pairs: list[tuple[int, int]], same_k: bool) -> None:
+    arr = np.array([w for w, _ in pairs], dtype=np.uint64)
+    ks = [pairs[0][1] if same_k else k for _, k in pairs]
+    k = np.array(ks, dtype=np.uint64)
     raw = lowbits.pack(arr, k)
-    assert len(raw) == lowbits.packed_size(len(arr), k)
-    mask = np.uint64((1 << k) - 1)
-    assert lowbits.unpack(raw, len(arr), k).tolist() == (arr & mask).tolist()
+    assert len(raw) == lowbits.packed_size(k)
+    want = [w & ((1 << kk) - 1) for w, kk in zip(arr.tolist(), ks, strict=True)]
+    assert lowbits.unpack(raw, k).tolist() == want
 
 
 def test_choose_follows_the_mean() -> None:
@@ -95,10 +103,16 @@ def test_choose_follows_the_mean() -> None:
     assert lowbits.choose(words, bounds).tolist() == [5, 0, 0, 0]
 
 
-def test_per_group_takes_the_smallest_of_its_integer_segments() -> None:
-    noisy = np.full(100, 200, dtype=np.uint64)
-    zeros = np.zeros(100, dtype=np.uint64)
-    words = np.concatenate([noisy, zeros, noisy])  # float segments hold no words here
-    seg_counts = np.array([100, 100, 0, 100], dtype=np.int64)
-    group_bounds = np.array([0, 2, 4], dtype=np.int64)  # (noisy, zeros), (float, noisy)
-    assert lowbits.per_group(words, seg_counts, group_bounds).tolist() == [0, 5]
+def test_rollup_row_fields_get_their_own_k() -> None:
+    rng = np.random.default_rng(8)
+    n = 60
+    ts = np.tile(np.arange(n, dtype=np.int64) * 60_000, 3)
+    seg = np.repeat(np.arange(3, dtype=np.int64), n)
+    # A noisy field, a constant one (its k is 0) and a noisier one, in one blob.
+    vals = np.concatenate(
+        [np.cumsum(rng.normal(0, 40, n).round()), np.full(n, 60.0), rng.normal(0, 9e4, n).round()]
+    )
+    blobs, _, _ = encode_segments(seg, ts, vals, group_of=lambda ids: ids * 0)
+    blob = blobs[0][1]
+    assert blob[1] & F_LOW
+    assert decode_block(blob).values.tobytes() == vals.tobytes()

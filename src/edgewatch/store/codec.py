@@ -294,7 +294,8 @@ def _pack_groups(
     flt_bounds = sb - int_bounds
     gmax_tick = _group_max(t.tick_words, sb)
     gmax_int = _group_max(np.where(t.is_int, t.words, np.uint64(0)), sb)
-    low_k = lowbits.per_group(int_words, np.diff(starts) * (meta[:, DEC] > 0), gb)
+    int_counts = np.diff(starts) * (meta[:, DEC] > 0)  # per segment: its integer words
+    low_k = lowbits.choose(int_words, np.concatenate(([0], np.cumsum(int_counts))))
     comp = compressor(level)
     out = []
     for g in range(ngroups):
@@ -305,13 +306,17 @@ def _pack_groups(
         i0, i1 = int(int_bounds[g]), int(int_bounds[g + 1])
         f0, f1 = int(flt_bounds[g]), int(flt_bounds[g + 1])
         dense = bool(dense_group[g])
-        k = int(low_k[g])
+        ks = low_k[s0:s1]
         high, low = int_words[i0:i1], b""
-        if k:
-            low, high = lowbits.pack(high, k), high >> np.uint64(k)
-        w_i = width_of(int(gmax_int[g]) >> k)
+        split = bool(ks.any())
+        if split:
+            kw = lowbits.per_word(ks, int_counts[s0:s1])
+            low, high = lowbits.pack(high, kw), high >> kw
+            w_i = width_of(int(high.max()))
+        else:
+            w_i = width_of(int(gmax_int[g]))
         flags = (F_DENSE if dense else 0) | (F_BASED if based else 0) | (w_i << 4)
-        flags |= F_LOW if k else 0
+        flags |= F_LOW if split else 0
         body = []
         if dense:
             w_t = width_of(int(gmax_tick[g]))
@@ -337,8 +342,8 @@ def _pack_groups(
             head.append(_uvarint(_zz(int(base_ms[g]))))
         if len(frames) > 1:
             head.append(_uvarint(len(frames[0])))
-        if k:
-            head += [_uvarint(k), _uvarint(len(low))]
+        if split:
+            head += [*(_uvarint(int(x)) for x in ks), _uvarint(len(low))]
         out.append(b"".join((*head, meta_part, ticks, low, *frames)))
     return out
 

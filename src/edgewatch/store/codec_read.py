@@ -60,7 +60,7 @@ class _Parsed(NamedTuple):
     ticks: memoryview
     tick_field: int
     base_ms: int
-    low_k: int  # low bits of the integer words packed apart (F_LOW), else 0
+    low_k: tuple[int, ...]  # per segment: low bits packed apart (F_LOW), else ()
     low: memoryview
     frames: tuple[memoryview, ...]
 
@@ -100,14 +100,21 @@ def _parse(blob: bytes) -> _Parsed:
     f1_len = -1
     if flags & F_SPLIT:
         f1_len, pos = _read_uvarint(buf, pos)
-    low_k = low_len = 0
-    if flags & F_LOW:
-        low_k, pos = _read_uvarint(buf, pos)
-        low_len, pos = _read_uvarint(buf, pos)
-        if not 0 < low_k <= lowbits.MAX_BITS:
-            raise CodecError("corrupt block: low bits out of range")
     if n > MAX_SAMPLES or nseg > n or (n and not nseg):
         raise CodecError(f"corrupt block: {nseg} segments of {n} samples")
+    low_k: tuple[int, ...] = ()
+    low_len = 0
+    if flags & F_LOW:
+        if nseg > len(buf) - pos:
+            raise CodecError("block too short")
+        ks = []
+        for _ in range(nseg):
+            k, pos = _read_uvarint(buf, pos)
+            ks.append(k)
+        low_len, pos = _read_uvarint(buf, pos)
+        if max(ks, default=0) > lowbits.MAX_BITS or not any(ks):
+            raise CodecError("corrupt block: low bits out of range")
+        low_k = tuple(ks)
     tick_len = 0 if flags & F_DENSE else tick_field
     if flags & F_DENSE and tick_field > 8:
         raise CodecError("corrupt block: tick planes out of range")
@@ -267,7 +274,8 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
         pos = w_t * nk
         unplanes(body1[pos : pos + w_i * ni], ni, 0, w_i, int_bytes[io : io + ni])
         if p.low_k:
-            _join_low(p, int_bytes[io : io + ni])
+            seg = slice(int(seg_bounds[k]), int(seg_bounds[k + 1]))
+            _join_low(p, int_bytes[io : io + ni], counts[seg] * is_int_seg[seg])
         pos += w_i * ni
         if nf:
             unplanes(body1[pos:], nf, FLOAT_LOW, 8, flt_bytes[fo : fo + nf])
@@ -295,16 +303,18 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
     return Block(ids, starts, ts, values)
 
 
-def _join_low(p: _Parsed, int_bytes: npt.NDArray[np.uint8]) -> None:
-    """Words = high part (already in ``int_bytes``) << k | the packed low bits."""
-    ni, k = len(int_bytes), p.low_k
-    if len(p.low) != lowbits.packed_size(ni, k):
+def _join_low(p: _Parsed, int_bytes: npt.NDArray[np.uint8], int_counts: I64) -> None:
+    """Words = high part (already in ``int_bytes``) << k | the packed low bits, with
+    ``k`` per segment (``int_counts``: each segment's integer words)."""
+    k = lowbits.per_word(np.array(p.low_k, dtype=np.int64), int_counts)
+    if len(p.low) != lowbits.packed_size(k):
         raise CodecError("corrupt block: low bits hold another count than the segments")
-    words = int_bytes.view(np.uint64).reshape(ni)
-    if len(words) and k + int(words.max()).bit_length() > 64:
+    words = int_bytes.view(np.uint64).reshape(len(int_bytes))
+    has = k > 0
+    if ((words[has] >> (np.uint64(64) - k[has])) != 0).any():  # would shift out of 64 bits
         raise CodecError("corrupt block: low bits out of range")
-    words <<= np.uint64(k)
-    words |= lowbits.unpack(p.low, ni, k)
+    words <<= k
+    words |= lowbits.unpack(p.low, k)
 
 
 def _sparse_ticks(

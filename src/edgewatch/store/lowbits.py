@@ -8,10 +8,13 @@ stores the plane raw: 8 bits a sample for 7.4 bits of information). Packed
 apart, ``k`` bits a sample, they cost exactly ``k`` bits, and what is left
 (``word >> k``, a handful of values) compresses well.
 
-``k`` per blob is ``bit_length(mean word) - 3``: within 1 % of the best ``k``
-found by trying every one, on the store bench's chunks (noisy gauges 1.03 ->
-0.97 bytes a sample, busy counters 1.40 -> 1.17). Words that are mostly zero
-(constants, slow counters, regular timestamps) get ``k = 0``: nothing changes.
+``k`` per segment is ``bit_length(mean word) - 3``: within 1 % of the best
+``k`` found by trying every one, on the store bench's chunks (noisy gauges
+1.03 -> 0.97 bytes a sample, busy counters 1.40 -> 1.17). Words that are
+mostly zero (constants, slow counters, a counter's ``count`` rollup field) get
+``k = 0``: nothing changes for them. The bits of a blob's words follow each
+other, word after word, least significant first, each word with its segment's
+``k``.
 """
 
 from __future__ import annotations
@@ -46,36 +49,44 @@ def choose(words: U64, bounds: I64) -> I64:
     return k
 
 
-def per_group(words: U64, seg_counts: I64, group_bounds: I64) -> I64:
-    """``k`` per group of segments: the smallest ``k`` of its segments that hold integer
-    words (``seg_counts``: each segment's count of ``words``, 0 for float segments).
-
-    A rollup row's five fields share one ``k``, and its ``count`` field (zeros) keeps
-    that at 0: the fields' scales differ too much for one ``k`` to pay."""
-    bounds = np.concatenate(([0], np.cumsum(seg_counts))).astype(np.int64)
-    k = choose(words, bounds)
-    k[seg_counts == 0] = MAX_BITS + 1  # no say in the group's k
-    out: I64 = np.minimum.reduceat(k, group_bounds[:-1])
-    out[out > MAX_BITS] = 0
+def per_word(k_seg: I64, counts: I64) -> U64:
+    """Each word's ``k`` from its segment's (``counts``: the segments' words)."""
+    out: U64 = np.repeat(k_seg, counts).astype(np.uint64)
     return out
 
 
-def pack(words: U64, k: int) -> bytes:
-    """The low ``k`` bits of each word, packed least significant bit first."""
-    shifts = np.arange(k, dtype=np.uint64)
-    bits = ((words[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
-    return np.packbits(bits.reshape(-1), bitorder="little").tobytes()
+def pack(words: U64, k: U64) -> bytes:
+    """The low ``k[i]`` bits of each word ``i``, one after the other, least significant
+    bit first."""
+    if len(k) == 0:
+        return b""
+    k0 = int(k[0])
+    if (k == k0).all():  # one segment, or segments alike: a plain bit matrix
+        shifts = np.arange(k0, dtype=np.uint64)
+        bits = ((words[:, None] >> shifts) & np.uint64(1)).astype(np.uint8).reshape(-1)
+    else:
+        kk = k.astype(np.int64)
+        src = np.repeat(words, kk)
+        at = np.arange(len(src), dtype=np.int64) - np.repeat(np.cumsum(kk) - kk, kk)
+        bits = ((src >> at.astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(bits, bitorder="little").tobytes()
 
 
-def packed_size(n: int, k: int) -> int:
-    return (n * k + 7) // 8
+def packed_size(k: U64) -> int:
+    return (int(k.sum()) + 7) // 8
 
 
-def unpack(raw: bytes | memoryview, n: int, k: int) -> U64:
-    """Inverse of ``pack``: ``n`` words of ``k`` bits (the caller checked the length)."""
-    if n == 0 or k == 0:
-        return np.zeros(n, dtype=np.uint64)
-    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=n * k, bitorder="little")
-    weights = np.left_shift(np.uint64(1), np.arange(k, dtype=np.uint64))
-    out: U64 = bits.reshape(n, k).astype(np.uint64) @ weights
+def unpack(raw: bytes | memoryview, k: U64) -> U64:
+    """Inverse of ``pack`` (the caller checked the length)."""
+    n = len(k)
+    out: U64 = np.zeros(n, dtype=np.uint64)
+    total = int(k.sum())
+    if total == 0:
+        return out
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=total, bitorder="little")
+    kk = k.astype(np.int64)
+    at = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(kk) - kk, kk)
+    parts = bits.astype(np.uint64) << at.astype(np.uint64)
+    has = kk > 0
+    out[has] = np.add.reduceat(parts, (np.cumsum(kk) - kk)[has])
     return out
