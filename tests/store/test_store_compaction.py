@@ -8,6 +8,8 @@ from store_helpers import BASE_MS, BUCKET, KEYS, MINUTE, Clock, assert_series, b
 
 from edgewatch.model import Sample
 from edgewatch.store import Store, StoreOptions
+from edgewatch.store.codec import decode_block
+from edgewatch.store.schema import chunk_base
 
 EXACT = StoreOptions(timestamp_tolerance=0.0)
 ALL = '{__name__=~".+"}'
@@ -39,6 +41,16 @@ def _check_all(store: Store, want: dict, start: int, end: int) -> None:
         assert_series(got[key], ts, vals)
 
 
+def _assert_one_pack_a_bucket(store: Store, buckets: int) -> None:
+    """The four small series of a bucket share one pack: one row a bucket, four segments."""
+    rows = store._conn.execute("SELECT id, data FROM chunks ORDER BY id").fetchall()
+    assert len(rows) == buckets
+    for rid, blob in rows:
+        ids = decode_block(blob, chunk_base(rid)).ids
+        assert len(ids) == len(KEYS)
+        assert (ids >> 20 == rid >> 20).all()  # one bucket's series only
+
+
 def test_reads_across_chunks_and_head_are_complete_and_ordered(
     open_store: OpenStore, clock: Clock
 ) -> None:
@@ -48,7 +60,7 @@ def test_reads_across_chunks_and_head_are_complete_and_ordered(
     want = _write_over_time(store, clock, ts, rng)
     # Three 10-minute buckets were compacted (the fourth is still in the head).
     assert store.stats().compacted_until_ms == BASE_MS + 3 * BUCKET
-    assert store._conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 3 * len(KEYS)
+    _assert_one_pack_a_bucket(store, 3)
     _check_all(store, want, BASE_MS - BUCKET, BASE_MS + 40 * MINUTE)
     # A range ending inside the compacted part, and one straddling the boundary.
     got = store.read("node_load1", BASE_MS + 5 * MINUTE, BASE_MS + 31 * MINUTE)[0]
@@ -95,7 +107,7 @@ def test_late_samples_are_merged_into_compacted_chunks(open_store: OpenStore, cl
         i = int(np.searchsorted(t, late_ts))
         want[key] = (np.insert(t, i, late_ts), np.insert(v, i, -1.5))
     _check_all(store, want, BASE_MS - BUCKET, BASE_MS + 40 * MINUTE)
-    assert store._conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 3 * len(KEYS)
+    _assert_one_pack_a_bucket(store, 3)
     _check_all(open_store(EXACT, readonly=True), want, BASE_MS - MINUTE, BASE_MS + 40 * MINUTE)
     store.close()
     _check_all(open_store(EXACT), want, BASE_MS - MINUTE, BASE_MS + 40 * MINUTE)

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from edgewatch.store import journal, lowbits
+from edgewatch.store import journal, lowbits, packing
 from edgewatch.store.blocks import Block, CodecError, concat_blocks, empty_block
 from edgewatch.store.codec_read import decode_v2
 from edgewatch.store.codec_v1 import MAGIC_V1, decode_v1
@@ -239,8 +239,32 @@ def _group_bounds(groups: I64) -> I64:
     return segment_starts(groups)
 
 
+def _int_counts(t: _Transformed) -> I64:
+    """Per segment: how many of ``t.words`` are integer words (0 for float segments)."""
+    out: I64 = np.diff(t.starts) * (t.meta[:, DEC] > 0)
+    return out
+
+
+def _low_k(t: _Transformed) -> I64:
+    """Per segment: the low bits of its integer words to pack apart (lowbits.py)."""
+    int_counts = _int_counts(t)
+    return lowbits.choose(t.words[t.is_int], np.concatenate(([0], np.cumsum(int_counts))))
+
+
+def _packs(t: _Transformed, partition: I64, low_k: I64, pack: tuple[int, int]) -> I64:
+    """Per segment, the index of the first segment of its pack (packing.py)."""
+    wide = reduce_segments(np.maximum, np.where(t.is_int, t.words, np.uint64(0)), t.starts) > 0
+    est = packing.estimate(np.diff(t.starts), t.meta[:, DEC] > 0, low_k, wide)
+    return packing.assign(partition, est, *pack)
+
+
 def _pack_groups(
-    t: _Transformed, groups: I64, id_base: I64 | None, ms_base: I64 | None, level: int
+    t: _Transformed,
+    groups: I64,
+    id_base: I64 | None,
+    ms_base: I64 | None,
+    level: int,
+    low_k: I64,
 ) -> list[bytes]:
     """One blob per run of equal ``groups`` (per segment)."""
     starts, meta = t.starts, t.meta.copy()
@@ -294,8 +318,7 @@ def _pack_groups(
     flt_bounds = sb - int_bounds
     gmax_tick = _group_max(t.tick_words, sb)
     gmax_int = _group_max(np.where(t.is_int, t.words, np.uint64(0)), sb)
-    int_counts = np.diff(starts) * (meta[:, DEC] > 0)  # per segment: its integer words
-    low_k = lowbits.choose(int_words, np.concatenate(([0], np.cumsum(int_counts))))
+    int_counts = _int_counts(t)
     comp = compressor(level)
     out = []
     for g in range(ngroups):
@@ -365,7 +388,7 @@ def encode_block(
     groups = np.zeros(len(t.starts) - 1, dtype=np.int64)
     if len(groups) == 0:
         return bytes((MAGIC, 0)) + _uvarint(0) * 4 + _uvarint(0)
-    return _pack_groups(t, groups, None, None, level)[0]
+    return _pack_groups(t, groups, None, None, level, _low_k(t))[0]
 
 
 def encode_segments(
@@ -376,12 +399,16 @@ def encode_segments(
     tolerance: float = 0.0,
     level: int = LEVEL,
     group_of: Callable[[I64], I64] | None = None,
+    pack: tuple[int, int] | None = None,
     base_of: Bases | None = None,
 ) -> Segments:
     """Like encode_block, but one blob per segment: ``[(seg_id, blob), ...]``.
 
     With ``group_of`` (segment ids -> group ids, equal for neighbours), one blob
-    per group of consecutive segments: ``[(group_id, blob), ...]``. With
+    per group of consecutive segments: ``[(group_id, blob), ...]``. With ``pack``
+    (target bytes, most segments), the groups (or each segment's own id) are
+    partitions cut into packs (packing.py), each a blob keyed by the id of its
+    first segment: ``[(first seg_id, blob), ...]``. With
     ``base_of`` (group ids -> the id and the time in ms its row key stands for)
     the blobs are based: decode them with those bases. Also returns each
     sample's decimals (FLOAT_MODE for float segments), which rollups reuse to
@@ -392,12 +419,15 @@ def encode_segments(
     first = t.starts[:-1]
     seg = seg_ids[first] if len(ts) else np.zeros(0, dtype=np.int64)
     groups = seg if group_of is None else group_of(seg)
+    low_k = _low_k(t)
+    if pack is not None and len(seg):
+        groups = seg[_packs(t, groups, low_k, pack)]
     bounds = _group_bounds(groups)
     group_ids = groups[bounds[:-1]]
     id_base = ms_base = None
     if base_of is not None:
         id_base, ms_base = base_of(group_ids)
-    blobs = _pack_groups(t, groups, id_base, ms_base, level) if len(seg) else []
+    blobs = _pack_groups(t, groups, id_base, ms_base, level, low_k) if len(seg) else []
     pairs = [(int(g), blob) for g, blob in zip(group_ids.tolist(), blobs, strict=True)]
     return Segments(pairs, t.dec_per, t.snapped)
 

@@ -20,7 +20,7 @@ from edgewatch.store import rollup as ru
 from edgewatch.store import schema as sc
 from edgewatch.store.codec import Block, decode_block, decode_blocks
 from edgewatch.store.selector import Selector, parse_selector
-from edgewatch.store.transforms import F64, I64
+from edgewatch.store.transforms import F64, I64, per_sample
 
 if TYPE_CHECKING:
     from edgewatch.store.store import SeriesData
@@ -154,10 +154,29 @@ class Reader:
         if head is None:
             head = self._head_from_table(sid)
         buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
-        ids = [sc.row_id(b, sid) for b in buckets]
-        rows = self._fetch("chunks", ids)
+        rows = self._fetch("chunks", self._pack_ids(buckets, sid))
         block = decode_blocks([blob for _, blob in rows], [sc.chunk_base(rid) for rid, _ in rows])
-        return _clip([block.ts, head[0]], [block.values, head[1]], start, end)
+        mine = per_sample(block.starts, (block.ids & sc.SID_MASK) == sid)  # a pack holds more
+        return _clip([block.ts[mine], head[0]], [block.values[mine], head[1]], start, end)
+
+    def _pack_ids(self, buckets: range, sid: int) -> list[int]:
+        """Per bucket, the row holding ``sid``'s chunk: the last at or before its key
+        (store/packing.py)."""
+        out: list[int] = []
+        for lo in range(0, len(buckets), _IN_BATCH // 2):
+            part = buckets[lo : lo + _IN_BATCH // 2]
+            keys = [k for b in part for k in (b << sc.ID_BITS, sc.row_id(b, sid))]
+            values = ",".join("(?, ?)" for _ in part)
+            out += [
+                rid
+                for (rid,) in self._rconn.execute(
+                    f"WITH b(lo, hi) AS (VALUES {values}) SELECT (SELECT id FROM chunks "
+                    "WHERE id BETWEEN b.lo AND b.hi ORDER BY id DESC LIMIT 1) FROM b",
+                    keys,
+                )
+                if rid is not None
+            ]
+        return out
 
     def _head_rows_in(self, sid: int, start: int, end: int) -> tuple[I64, F64] | None:
         """In-memory head rows of ``sid``, at least those in [start, end] (the writing

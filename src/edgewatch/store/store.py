@@ -33,11 +33,12 @@ from edgewatch.store.codec import CodecError, decode_block, encode_journal, enco
 from edgewatch.store.head import I32, HeadBuffer
 from edgewatch.store.journal import UNKNOWN
 from edgewatch.store.options import StoreOptions
+from edgewatch.store.packing import PACK_BYTES, PACK_SEGMENTS
 from edgewatch.store.reader import Reader
 from edgewatch.store.retention import Retention
 from edgewatch.store.schema import StoreCorrupt, StoreError
 from edgewatch.store.tiers import RollupTiers
-from edgewatch.store.transforms import F64, I64
+from edgewatch.store.transforms import F64, I64, per_sample
 
 AppendHook = Callable[[int | I64, np.ndarray], None]  # remote_write (issue 7)
 
@@ -377,14 +378,11 @@ class Store(Reader):
         previous = self._compacted_until
         late = ts < previous
         late_ts, late_sid = ts[late], sid[late]
-        late_ids = np.unique((late_ts // sc.CHUNK_MS << sc.ID_BITS) | late_sid)
-        if len(late_ids):
-            ts, sid, val = self._merge_existing(late_ids, ts, sid, val)
+        late_buckets = np.unique(late_ts // sc.CHUNK_MS).tolist()
+        if late_buckets:
+            ts, sid, val = self._merge_existing(late_buckets, ts, sid, val)
         ts, sid, val = _sorted_unique(ts, sid, val)
-        bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
-        chunks, decimals, stored = encode_segments(
-            bucket_ids, ts, val, tolerance=self.options.timestamp_tolerance, base_of=_chunk_bases
-        )
+        chunks, decimals, stored = self._encode_chunks(ts, sid, val)
         chunks.sort()
         self._learn_decimals(sid, decimals)
         fresh = ts >= previous  # late samples are folded into the rollups by redo()
@@ -394,6 +392,12 @@ class Store(Reader):
 
         def work(conn: sqlite3.Connection) -> None:
             self._insert_series(conn, new_series)
+            # A bucket late samples landed in is rewritten whole: its packs may now start
+            # at other series than before.
+            conn.executemany(
+                "DELETE FROM chunks WHERE id >= ? AND id < ?",
+                [(b << sc.ID_BITS, (b + 1) << sc.ID_BITS) for b in late_buckets],
+            )
             conn.executemany("INSERT OR REPLACE INTO chunks(id, data) VALUES (?, ?)", chunks)
             self._tiers.write(conn, closing)
             conn.execute("DELETE FROM head WHERE max_ts < ?", (cutoff,))
@@ -405,6 +409,33 @@ class Store(Reader):
             self._tiers.accept(closing)
         return ok, late_ts, late_sid
 
+    def _encode_chunks(
+        self, ts: I64, sid: I64, val: F64
+    ) -> tuple[list[tuple[int, bytes]], I64, I64]:
+        """Chunk rows (packs) of samples sorted by (sid, ts); per sample its decimals and
+        its timestamp as stored, in that order."""
+        bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
+        # A pack holds one bucket's series: the encoder wants them together. One bucket
+        # (the usual compaction) is in that order already.
+        order = None
+        if len(bucket_ids) > 1 and (bucket_ids[1:] < bucket_ids[:-1]).any():
+            order = np.argsort(bucket_ids, kind="stable")
+            bucket_ids, ts, val = bucket_ids[order], ts[order], val[order]
+        chunks, decimals, stored = encode_segments(
+            bucket_ids,
+            ts,
+            val,
+            tolerance=self.options.timestamp_tolerance,
+            group_of=lambda ids: ids >> sc.ID_BITS,  # packs never cross a bucket
+            pack=(PACK_BYTES, PACK_SEGMENTS),
+            base_of=_chunk_bases,
+        )
+        if order is not None:  # back to (sid, ts) order
+            back_dec, back_ts = np.empty_like(decimals), np.empty_like(stored)
+            back_dec[order], back_ts[order] = decimals, stored
+            decimals, stored = back_dec, back_ts
+        return chunks, decimals, stored
+
     def _learn_decimals(self, sid: I64, decimals: I64) -> None:
         if len(sid) == 0:
             return
@@ -415,14 +446,16 @@ class Store(Reader):
             self._decimal_hints = grown
         self._decimal_hints[sid] = decimals  # the last chunk of each series wins
 
-    def _merge_existing(self, ids: I64, ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
-        """Prepend the samples of chunks that late samples land in (the late ones win)."""
+    def _merge_existing(
+        self, buckets: list[int], ts: I64, sid: I64, val: F64
+    ) -> tuple[I64, I64, F64]:
+        """Prepend every sample of the buckets late samples land in (the late ones win):
+        the caller rewrites those buckets whole."""
         parts_ts, parts_sid, parts_val = [], [], []
-        for lo in range(0, len(ids), 500):
-            batch = [int(i) for i in ids[lo : lo + 500]]
-            marks = ",".join("?" * len(batch))
+        for bucket in buckets:
             for rid, blob in self._conn.execute(
-                f"SELECT id, data FROM chunks WHERE id IN ({marks})", batch
+                "SELECT id, data FROM chunks WHERE id >= ? AND id < ?",
+                (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
             ):
                 try:
                     block = decode_block(blob, sc.chunk_base(rid))
@@ -430,7 +463,7 @@ class Store(Reader):
                     log.warning("store: chunk %d is corrupt (%s); replacing it", rid, exc)
                     continue
                 parts_ts.append(block.ts)
-                parts_sid.append(np.full(len(block.ts), rid & sc.SID_MASK, dtype=np.int64))
+                parts_sid.append(per_sample(block.starts, block.ids & sc.SID_MASK))
                 parts_val.append(block.values)
         return (
             np.concatenate([*parts_ts, ts]),

@@ -77,8 +77,7 @@ class RollupTiers:
             "SELECT id, data FROM chunks WHERE id >= ? AND id < ? ORDER BY id", (lo, hi)
         ).fetchall()
         block = decode_blocks([blob for _, blob in rows], [sc.chunk_base(rid) for rid, _ in rows])
-        sids = np.array([rid & sc.SID_MASK for rid, _ in rows], dtype=np.int64)
-        sid = np.repeat(sids, np.diff(block.starts))
+        sid = np.repeat(block.ids & sc.SID_MASK, np.diff(block.starts))  # packs hold several
         order = np.lexsort((block.ts, sid))
         return sid[order], block.ts[order], block.values[order]
 

@@ -1,0 +1,93 @@
+"""Packs: several series' chunks of one bucket in one row (store/packing.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import OpenStore
+from store_helpers import BASE_MS, BUCKET, Clock, assert_series, by_key, fill
+
+from edgewatch.model import SeriesKey
+from edgewatch.store import packing
+from edgewatch.store import schema as sc
+from edgewatch.store.codec import decode_block, encode_segments
+
+ALL = '{__name__=~".+"}'
+KEYS = [SeriesKey.of("bench_series", n=str(i)) for i in range(40)]
+
+
+def _two_buckets(open_store: OpenStore, clock: Clock) -> tuple[object, dict]:
+    store = open_store()
+    rng = np.random.default_rng(4)
+    # Two buckets, and three minutes more: the data's "now" is past both and the grace.
+    # Committed a minute at a time, as the agent does: the head rows of the compacted
+    # buckets are then gone from the head table.
+    ts = BASE_MS + np.arange(0, 2 * BUCKET + 3 * 60_000, 10_000)
+    want: dict = {}
+    for minute in np.array_split(ts, len(ts) // 6):
+        for key, (t, v) in fill(store, KEYS, minute, rng).items():
+            old = want.get(key, (np.zeros(0, np.int64), np.zeros(0)))
+            want[key] = (np.concatenate([old[0], t]), np.concatenate([old[1], v]))
+        clock.ms = int(minute[-1])
+        assert store.commit()
+        store.maintain()
+    assert store.stats().compacted_until_ms == BASE_MS + 2 * BUCKET  # type: ignore[attr-defined]
+    return store, want
+
+
+def test_many_series_share_few_rows_and_read_back(open_store: OpenStore, clock: Clock) -> None:
+    store, want = _two_buckets(open_store, clock)
+    rows = store._conn.execute("SELECT id, data FROM chunks ORDER BY id").fetchall()  # type: ignore[attr-defined]
+    assert 2 * 40 // packing.PACK_SEGMENTS <= len(rows) < 2 * len(KEYS)
+    seen = []
+    for rid, blob in rows:
+        ids = decode_block(blob, sc.chunk_base(rid)).ids
+        assert ids[0] == rid  # a pack's key is its first series
+        assert len(ids) <= packing.PACK_SEGMENTS
+        seen += ids.tolist()
+    assert len(seen) == len(set(seen)) == 2 * len(KEYS)
+    for reader in (store, open_store(readonly=True)):
+        got = by_key(reader.read(ALL, BASE_MS, BASE_MS + 3 * BUCKET))  # type: ignore[attr-defined]
+        assert set(got) == set(KEYS)
+        for key, (t, v) in want.items():
+            assert_series(got[key], t, v)
+
+
+def test_rows_of_one_series_each_still_read(open_store: OpenStore, clock: Clock) -> None:
+    """A bucket written one row per series (schema 3 and before), some series absent."""
+    store, want = _two_buckets(open_store, clock)
+    conn = store._conn  # type: ignore[attr-defined]
+    bucket = BASE_MS // BUCKET
+    sids = {k: store.series_id(k) for k in KEYS}  # type: ignore[attr-defined]
+    kept = [k for i, k in enumerate(KEYS) if i % 3]  # every third series has no row
+    seg = np.concatenate([np.full(len(want[k][0]), sc.row_id(bucket, sids[k])) for k in kept])
+    ts = np.concatenate([want[k][0] for k in kept])
+    vals = np.concatenate([want[k][1] for k in kept])
+    sel = ts < BASE_MS + BUCKET
+    order = np.lexsort((ts[sel], seg[sel]))
+    rows, _, _ = encode_segments(
+        seg[sel][order],
+        ts[sel][order],
+        vals[sel][order],
+        base_of=lambda r: (r, (r >> sc.ID_BITS) * sc.CHUNK_MS),
+    )
+    conn.execute("BEGIN")
+    conn.execute(
+        "DELETE FROM chunks WHERE id >= ? AND id < ?",
+        (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
+    )
+    conn.executemany("INSERT INTO chunks(id, data) VALUES (?, ?)", rows)
+    conn.execute("COMMIT")
+    got = by_key(open_store(readonly=True).read(ALL, BASE_MS, BASE_MS + BUCKET - 1))
+    assert {k for k, d in got.items() if len(d.ts)} == set(kept)
+    for key in kept:
+        t, v = want[key]
+        assert_series(got[key], t[t < BASE_MS + BUCKET], v[t < BASE_MS + BUCKET])
+
+
+def test_assign_cuts_at_buckets_bytes_and_segments() -> None:
+    partition = np.array([0, 0, 0, 0, 0, 1, 1, 1], dtype=np.int64)
+    est = np.array([10, 10, 30, 5, 5, 1, 1, 1], dtype=np.int64)
+    # Target 25 bytes, at most 2 segments: [0 1] [2] [3 4] | [5 6] [7]
+    assert packing.assign(partition, est, 25, 2).tolist() == [0, 0, 2, 3, 3, 5, 5, 7]
+    # No byte limit: segments alone decide, and the bucket change.
+    assert packing.assign(partition, est, 10**9, 3).tolist() == [0, 0, 0, 3, 3, 5, 5, 5]
