@@ -31,6 +31,8 @@ import numpy as np
 
 from edgewatch.model import SeriesKey
 from edgewatch.store import Store, StoreOptions
+from edgewatch.store.codec import decode_block, encode_segments
+from edgewatch.store.schema import chunk_base
 
 TICK_MS = 1000
 COMMIT_S = 10
@@ -164,8 +166,15 @@ def print_breakdown(db: Path, synth: Synth, samples: int) -> None:
     """Where the bytes go: per table, per kind of series, and SQLite's own overhead."""
     conn = sqlite3.connect(db)
     per_kind = np.zeros(len(KINDS))
-    for rid, length in conn.execute("SELECT id, length(data) FROM chunks"):
-        per_kind[synth.kind[(rid & 0xFFFFF) - 1]] += length
+    # A pack row holds several series: its bytes are shared out in proportion to what
+    # each of its series' chunk costs encoded alone.
+    for rid, blob in conn.execute("SELECT id, data FROM chunks"):
+        block = decode_block(blob, chunk_base(rid))
+        seg = np.repeat(block.ids, np.diff(block.starts))
+        alone, _, _ = encode_segments(seg, block.ts, block.values, tolerance=0.02)
+        sizes = np.array([len(b) for _, b in alone], dtype=np.float64)
+        kinds = synth.kind[(block.ids & 0xFFFFF) - 1]
+        np.add.at(per_kind, kinds, len(blob) * sizes / sizes.sum())
     counts = np.bincount(synth.kind, minlength=len(KINDS))
     print("  raw chunks by kind of series (bytes per sample of that kind):")
     for i, (name, _) in enumerate(KINDS):

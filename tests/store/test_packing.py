@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 from conftest import OpenStore
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from store_helpers import BASE_MS, BUCKET, Clock, assert_series, by_key, fill
 
 from edgewatch.model import SeriesKey
 from edgewatch.store import packing
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import decode_block, encode_segments
+from edgewatch.store.codec import decode_block, decode_blocks, encode_segments
 
 ALL = '{__name__=~".+"}'
+
+
+def _bases(rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return rids, (rids >> sc.ID_BITS) * sc.CHUNK_MS
+
+
 KEYS = [SeriesKey.of("bench_series", n=str(i)) for i in range(40)]
 
 
@@ -91,3 +99,52 @@ def test_assign_cuts_at_buckets_bytes_and_segments() -> None:
     assert packing.assign(partition, est, 25, 2).tolist() == [0, 0, 2, 3, 3, 5, 5, 7]
     # No byte limit: segments alone decide, and the bucket change.
     assert packing.assign(partition, est, 10**9, 3).tolist() == [0, 0, 0, 3, 3, 5, 5, 5]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["noisy", "float", "constant", "jitter", "decimal"]),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(min_value=0, max_value=2**32),
+    st.data(),
+)
+def test_decoding_some_series_of_a_pack_equals_decoding_all(
+    kinds: list[str], seed: int, data: st.DataObject
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = 120
+    bucket = BASE_MS // BUCKET
+    parts = []
+    for i, kind in enumerate(kinds):
+        ts = bucket * BUCKET + np.arange(n, dtype=np.int64) * 5000
+        if kind == "jitter":  # timestamps kept to the millisecond: tick planes
+            ts = ts + rng.integers(-400, 400, n)
+        vals = {
+            "noisy": np.cumsum(rng.normal(0, 40, n).round()) * 4096 + 2e9,
+            "float": rng.lognormal(-3.5, 0.3, n),
+            "constant": np.full(n, 7.0),
+            "jitter": np.round(rng.uniform(0, 100, n), 1),
+            "decimal": np.round(rng.normal(50, 2, n), 2),
+        }[kind]
+        parts.append((np.full(n, sc.row_id(bucket, 3 + 2 * i)), ts, vals))
+    seg, ts, vals = (np.concatenate(x) for x in zip(*parts, strict=True))
+    blobs, _, _ = encode_segments(
+        seg, ts, vals, group_of=lambda ids: ids >> sc.ID_BITS, pack=(10**9, 64), base_of=_bases
+    )
+    assert len(blobs) == 1
+    rid, blob = blobs[0]
+    full = decode_blocks([blob], [sc.chunk_base(rid)])
+    wanted = data.draw(st.sets(st.sampled_from(full.ids.tolist())))
+    some = decode_blocks(
+        [blob], [sc.chunk_base(rid)], keep=lambda ids: np.isin(ids, sorted(wanted))
+    )
+    mask = np.isin(full.ids, sorted(wanted))
+    assert some.ids.tolist() == full.ids[mask].tolist()
+    mine = np.repeat(mask, np.diff(full.starts))
+    assert some.ts.tolist() == full.ts[mine].tolist()
+    assert some.values.tobytes() == full.values[mine].tobytes()
+    assert np.diff(some.starts).tolist() == np.diff(full.starts)[mask].tolist()
+    assert full.values.tobytes() == vals.tobytes()  # and the whole pack round-trips

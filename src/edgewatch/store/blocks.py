@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from edgewatch.store.transforms import F64, I64
 
@@ -20,6 +21,9 @@ class Block(NamedTuple):
     starts: I64  # len(ids) + 1 offsets into ts/values
     ts: I64
     values: F64
+    # Per segment, the decimals its values were stored at (FLOAT_MODE: floats); None
+    # where the format does not say (format 1, journals).
+    decimals: I64 | None = None
 
 
 def empty_block() -> Block:
@@ -39,9 +43,24 @@ def concat_blocks(parts: list[Block]) -> Block:
         [p.starts[:-1] + off for p, off in zip(parts, offsets, strict=True)]
         + [np.array([int(offsets[-1] + parts[-1].starts[-1])], dtype=np.int64)]
     )
+    decimals = [p.decimals for p in parts]
     return Block(
         np.concatenate([p.ids for p in parts]),
         starts.astype(np.int64),
         np.concatenate([p.ts for p in parts]),
         np.concatenate([p.values for p in parts]),
+        None if any(d is None for d in decimals) else np.concatenate(decimals),  # type: ignore[arg-type]
+    )
+
+
+def select_segments(block: Block, kept: npt.NDArray[np.bool_]) -> Block:
+    """The segments of ``block`` where ``kept`` (per segment) holds."""
+    mine = np.repeat(kept, np.diff(block.starts))
+    counts = np.diff(block.starts)[kept]
+    return Block(
+        block.ids[kept],
+        np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+        block.ts[mine],
+        block.values[mine],
+        None if block.decimals is None else block.decimals[kept],
     )

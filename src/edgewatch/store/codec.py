@@ -46,8 +46,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgewatch.store import journal, lowbits, packing
-from edgewatch.store.blocks import Block, CodecError, concat_blocks, empty_block
-from edgewatch.store.codec_read import decode_v2
+from edgewatch.store.blocks import Block, CodecError, concat_blocks, empty_block, select_segments
+from edgewatch.store.codec_read import Keep, decode_v2
 from edgewatch.store.codec_v1 import MAGIC_V1, decode_v1
 from edgewatch.store.journal import MAGIC_J
 from edgewatch.store.layout import (
@@ -436,17 +436,23 @@ def decode_block(blob: bytes, base: tuple[int, int] | None = None) -> Block:
     return decode_blocks([blob], None if base is None else [base])
 
 
-def decode_blocks(blobs: Sequence[bytes], bases: Sequence[tuple[int, int]] | None = None) -> Block:
+def decode_blocks(
+    blobs: Sequence[bytes],
+    bases: Sequence[tuple[int, int]] | None = None,
+    keep: Keep | None = None,
+) -> Block:
     """Decode several blobs into one Block whose segments follow in blob order.
 
     ``bases``: per blob, the (id, ms) its row key stands for (based blobs need
-    it). Format-1 blobs and head journals are decoded too.
+    it). ``keep``: segment ids -> which segments to decode (one series of a pack):
+    the others cost little more than their decompression. Format-1 blobs and head
+    journals are decoded too.
     """
     if not blobs:
         return empty_block()
     kinds = [b[0] if len(b) and b[0] in (MAGIC_V1, MAGIC_J) else MAGIC for b in blobs]
     if all(k == MAGIC for k in kinds):
-        return decode_v2(blobs, bases)
+        return decode_v2(blobs, bases, keep)
     parts = []
     for kind, run in itertools.groupby(range(len(blobs)), key=lambda i: kinds[i]):
         idx = list(run)
@@ -457,7 +463,8 @@ def decode_blocks(blobs: Sequence[bytes], bases: Sequence[tuple[int, int]] | Non
             parts += [journal.decode(b, decompressor()) for b in sub]
         else:
             parts.append(decode_v2(sub, None if bases is None else [bases[i] for i in idx]))
-    return concat_blocks(parts)
+    block = concat_blocks(parts)
+    return block if keep is None else select_segments(block, np.asarray(keep(block.ids), bool))
 
 
 def encode_journal(

@@ -7,7 +7,7 @@ rollups (168 blobs) cheap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -50,6 +50,8 @@ from edgewatch.store.transforms import (
     varint_decode,
 )
 from edgewatch.store.zstd_ctx import decompressor
+
+Keep = Callable[[I64], npt.NDArray[np.bool_]]  # segment ids -> which segments to decode
 
 
 class _Parsed(NamedTuple):
@@ -198,8 +200,11 @@ def _check_meta(meta: npt.NDArray[np.uint64], parsed: list[_Parsed]) -> None:
         raise CodecError("corrupt block: segments hold other sample counts than the header")
 
 
-def decode_v2(blobs: Sequence[bytes], bases: Sequence[tuple[int, int]] | None) -> Block:
-    """Format-2 blobs into one Block whose segments follow in blob order."""
+def decode_v2(
+    blobs: Sequence[bytes], bases: Sequence[tuple[int, int]] | None, keep: Keep | None = None
+) -> Block:
+    """Format-2 blobs into one Block whose segments follow in blob order; with ``keep``
+    (segment ids -> which to keep), only those segments (a pack's one series)."""
     parsed = [_parse(b) for b in blobs]
     base_list = list(bases) if bases is not None else [(0, 0)] * len(blobs)
     if len(base_list) != len(blobs):
@@ -209,10 +214,10 @@ def decode_v2(blobs: Sequence[bytes], bases: Sequence[tuple[int, int]] | None) -
             raise CodecError("based block decoded without its row key")
         if not p.nseg:
             _check_empty(p)
-    keep = [i for i, p in enumerate(parsed) if p.nseg]
-    if not keep:
+    nonempty = [i for i, p in enumerate(parsed) if p.nseg]
+    if not nonempty:
         return empty_block()
-    return _assemble([parsed[i] for i in keep], [base_list[i] for i in keep])
+    return _assemble([parsed[i] for i in nonempty], [base_list[i] for i in nonempty], keep)
 
 
 def _check_empty(p: _Parsed) -> None:
@@ -220,7 +225,7 @@ def _check_empty(p: _Parsed) -> None:
         raise CodecError("corrupt block: data after an empty block")
 
 
-def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
+def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]], keep: Keep | None) -> Block:
     nsegs = np.array([p.nseg for p in parsed], dtype=np.int64)
     ns = np.array([p.n for p in parsed], dtype=np.int64)
     meta = _varints([p.meta for p in parsed], [p.nseg * NFIELDS for p in parsed])
@@ -248,6 +253,9 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
     quanta = QUANTA[meta[:, QIDX].astype(np.int64)]
     t0 = per_sample(seg_bounds, ms_base) // quanta + _unzz(meta[:, T0])
 
+    kept = None if keep is None else np.asarray(keep(ids), dtype=bool)
+    if kept is not None and kept.all():
+        kept = None
     dense = np.array([bool(p.flags & F_DENSE) for p in parsed])
     w_int = np.array([p.flags >> 4 for p in parsed], dtype=np.int64)
     is_int_seg = meta[:, DEC] > 0
@@ -275,7 +283,8 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
         unplanes(body1[pos : pos + w_i * ni], ni, 0, w_i, int_bytes[io : io + ni])
         if p.low_k:
             seg = slice(int(seg_bounds[k]), int(seg_bounds[k + 1]))
-            _join_low(p, int_bytes[io : io + ni], counts[seg] * is_int_seg[seg])
+            want = None if kept is None else np.repeat(kept[seg], (counts * is_int_seg)[seg])
+            _join_low(p, int_bytes[io : io + ni], counts[seg] * is_int_seg[seg], want)
         pos += w_i * ni
         if nf:
             unplanes(body1[pos:], nf, FLOAT_LOW, 8, flt_bytes[fo : fo + nf])
@@ -283,6 +292,16 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
             unplanes(body2, nf, 0, FLOAT_LOW, flt_bytes[fo : fo + nf])
         io += ni
         fo += nf
+
+    if kept is not None:  # only the kept segments from here on: the arithmetic is per sample
+        mine = per_sample(starts, kept)
+        tick_bytes, int_bytes = tick_bytes[mine], int_bytes[mine[is_int]]
+        flt_bytes = flt_bytes[mine[~is_int]]
+        meta, counts, ids, quanta, t0 = meta[kept], counts[kept], ids[kept], quanta[kept], t0[kept]
+        is_int_seg = is_int_seg[kept]
+        starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        first, two, n = starts[:-1], counts >= 2, int(starts[-1])
+        is_int = per_sample(starts, is_int_seg)
 
     # Ticks: first tick and step from the record, the rest delta-of-delta.
     y = unzigzag(tick_bytes.view(np.uint64).reshape(n))
@@ -300,12 +319,18 @@ def _assemble(parsed: list[_Parsed], base_list: list[tuple[int, int]]) -> Block:
         if (meta[~is_int_seg, FIRST] != 0).any():
             raise CodecError("corrupt block: segment metadata out of range")
         values[~is_int] = flt_bytes.view(np.float64).reshape(-1)
-    return Block(ids, starts, ts, values)
+    return Block(ids, starts, ts, values, meta[:, DEC].astype(np.int64) - 1)
 
 
-def _join_low(p: _Parsed, int_bytes: npt.NDArray[np.uint8], int_counts: I64) -> None:
+def _join_low(
+    p: _Parsed,
+    int_bytes: npt.NDArray[np.uint8],
+    int_counts: I64,
+    want: npt.NDArray[np.bool_] | None,
+) -> None:
     """Words = high part (already in ``int_bytes``) << k | the packed low bits, with
-    ``k`` per segment (``int_counts``: each segment's integer words)."""
+    ``k`` per segment (``int_counts``: each segment's integer words); with ``want``,
+    only those words."""
     k = lowbits.per_word(np.array(p.low_k, dtype=np.int64), int_counts)
     if len(p.low) != lowbits.packed_size(k):
         raise CodecError("corrupt block: low bits hold another count than the segments")
@@ -314,7 +339,7 @@ def _join_low(p: _Parsed, int_bytes: npt.NDArray[np.uint8], int_counts: I64) -> 
     if ((words[has] >> (np.uint64(64) - k[has])) != 0).any():  # would shift out of 64 bits
         raise CodecError("corrupt block: low bits out of range")
     words <<= k
-    words |= lowbits.unpack(p.low, k)
+    words |= lowbits.unpack(p.low, k, want)
 
 
 def _sparse_ticks(

@@ -58,17 +58,15 @@ def per_word(k_seg: I64, counts: I64) -> U64:
 def pack(words: U64, k: U64) -> bytes:
     """The low ``k[i]`` bits of each word ``i``, one after the other, least significant
     bit first."""
-    if len(k) == 0:
+    total = int(k.sum())
+    if total == 0:
         return b""
-    k0 = int(k[0])
-    if (k == k0).all():  # one segment, or segments alike: a plain bit matrix
-        shifts = np.arange(k0, dtype=np.uint64)
-        bits = ((words[:, None] >> shifts) & np.uint64(1)).astype(np.uint8).reshape(-1)
-    else:
-        kk = k.astype(np.int64)
-        src = np.repeat(words, kk)
-        at = np.arange(len(src), dtype=np.int64) - np.repeat(np.cumsum(kk) - kk, kk)
-        bits = ((src >> at.astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
+    kk = k.astype(np.int64)
+    off = np.cumsum(kk) - kk
+    bits = np.zeros(total, dtype=np.uint8)
+    for j in range(int(kk.max())):  # bit j of every word that has one: a dozen passes
+        has = kk > j
+        bits[off[has] + j] = ((words[has] >> np.uint64(j)) & np.uint64(1)).astype(np.uint8)
     return np.packbits(bits, bitorder="little").tobytes()
 
 
@@ -76,8 +74,9 @@ def packed_size(k: U64) -> int:
     return (int(k.sum()) + 7) // 8
 
 
-def unpack(raw: bytes | memoryview, k: U64) -> U64:
-    """Inverse of ``pack`` (the caller checked the length)."""
+def unpack(raw: bytes | memoryview, k: U64, want: npt.NDArray[np.bool_] | None = None) -> U64:
+    """Inverse of ``pack`` (the caller checked the length); with ``want``, only those
+    words (the others come back 0)."""
     n = len(k)
     out: U64 = np.zeros(n, dtype=np.uint64)
     total = int(k.sum())
@@ -85,8 +84,12 @@ def unpack(raw: bytes | memoryview, k: U64) -> U64:
         return out
     bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=total, bitorder="little")
     kk = k.astype(np.int64)
-    at = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(kk) - kk, kk)
-    parts = bits.astype(np.uint64) << at.astype(np.uint64)
-    has = kk > 0
-    out[has] = np.add.reduceat(parts, (np.cumsum(kk) - kk)[has])
+    off = np.cumsum(kk) - kk
+    idx = np.flatnonzero(kk if want is None else want & (kk > 0))
+    kk, off = kk[idx], off[idx]
+    word = np.zeros(len(idx), dtype=np.uint64)
+    for j in range(int(kk.max(initial=0))):  # bit j of every word that has one
+        has = kk > j
+        word[has] |= bits[off[has] + j].astype(np.uint64) << np.uint64(j)
+    out[idx] = word
     return out

@@ -20,7 +20,7 @@ from edgewatch.store import rollup as ru
 from edgewatch.store import schema as sc
 from edgewatch.store.codec import Block, decode_block, decode_blocks
 from edgewatch.store.selector import Selector, parse_selector
-from edgewatch.store.transforms import F64, I64, per_sample
+from edgewatch.store.transforms import F64, I64
 
 if TYPE_CHECKING:
     from edgewatch.store.store import SeriesData
@@ -155,9 +155,12 @@ class Reader:
             head = self._head_from_table(sid)
         buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
         rows = self._fetch("chunks", self._pack_ids(buckets, sid))
-        block = decode_blocks([blob for _, blob in rows], [sc.chunk_base(rid) for rid, _ in rows])
-        mine = per_sample(block.starts, (block.ids & sc.SID_MASK) == sid)  # a pack holds more
-        return _clip([block.ts[mine], head[0]], [block.values[mine], head[1]], start, end)
+        block = decode_blocks(
+            [blob for _, blob in rows],
+            [sc.chunk_base(rid) for rid, _ in rows],
+            keep=lambda ids: (ids & sc.SID_MASK) == sid,  # a pack holds other series too
+        )
+        return _clip([block.ts, head[0]], [block.values, head[1]], start, end)
 
     def _pack_ids(self, buckets: range, sid: int) -> list[int]:
         """Per bucket, the row holding ``sid``'s chunk: the last at or before its key

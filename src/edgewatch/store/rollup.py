@@ -195,7 +195,10 @@ def _absolute(
 ) -> F64:
     """Min, max or sum back from a relative field: exact at the decimals of last and of
     the stored difference, which hold every decimal the original had."""
-    dec = per_sample(block.starts, decimals_of(block.values, block.starts))
+    seg_dec = block.decimals  # what the codec stored them at: no need to find out again
+    if seg_dec is None:
+        seg_dec = decimals_of(block.values, block.starts)
+    dec = per_sample(block.starts, seg_dec)
     d = np.maximum(dec[code == 4], dec[(code == field) | (code == field + RELATIVE)])
     if (d[rel] == FLOAT_MODE).any():
         raise CodecError("corrupt rollup row: a relative field is not an exact decimal")
