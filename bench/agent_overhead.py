@@ -8,6 +8,11 @@ the same window from /proc/PID/stat (utime + stime) and /proc/PID/status (VmRSS,
 its anonymous and file-backed parts: RssAnon, RssFile). The agent runs with
 ``python -X importtime``, whose lines in its log count the modules it imported.
 
+The agent loads its web app (FastAPI, the routers) on the first request, so these
+figures are an agent nobody has browsed: ``rss_mib``. After the window the bench
+opens the dashboard page and ``/api/system`` once (the agent listens on a free
+loopback port), waits a few seconds, and reports the RSS then: ``rss_after_web_mib``.
+
     python bench/agent_overhead.py [--duration 60] [--warmup 15] [--idle-processes 250]
 
 The last line printed is one JSON object of the figures.
@@ -19,15 +24,20 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 TARGET_CPU_PCT = 0.8
 TARGET_RSS_MIB = 60.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Seconds after the first requests before the RSS with the web app loaded is read.
+AFTER_WEB_S = 5.0
+WEB_PATHS = ("/", "/api/system")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -57,6 +67,23 @@ def imported_modules(log: str) -> int:
     """Modules the agent imported, from its ``-X importtime`` lines (header excluded)."""
     lines = [line for line in log.splitlines() if line.startswith("import time:")]
     return max(0, len(lines) - 1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def browse(port: int) -> list[int]:
+    """GET the dashboard page and /api/system once, as a first visitor would; statuses."""
+    statuses = []
+    for path in WEB_PATHS:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as response:
+            response.read()
+            statuses.append(response.status)
+    return statuses
 
 
 def default_intervals() -> dict[str, float]:
@@ -150,6 +177,7 @@ def main() -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="ew-bench-") as tmp:
         log_path = Path(tmp) / "agent.log"
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWATCH_")}
         try:
             for _ in range(args.idle_processes):
@@ -165,6 +193,8 @@ def main() -> int:
                         "run",
                         "--data-dir",
                         str(Path(tmp) / "data"),
+                        "--listen",
+                        f"127.0.0.1:{port}",
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -181,6 +211,10 @@ def main() -> int:
                     print(log_path.read_text(), file=sys.stderr)
                     return 1
             figures = measure({n: p.pid for n, p in procs.items()}, args.duration)
+            modules = imported_modules(log_path.read_text())  # before any request
+            statuses = browse(port)
+            time.sleep(AFTER_WEB_S)
+            rss_after_web = rss_mib(procs["agent"].pid)
         finally:
             for p in procs.values():
                 if p.poll() is None:
@@ -199,7 +233,7 @@ def main() -> int:
 
     cpu, rss, (rss_anon, rss_file) = figures["agent"]
     floor_cpu, floor_rss, _ = figures["floor"]
-    modules = imported_modules(agent_log)
+    modules_after_web = imported_modules(agent_log)
     rows = [
         ("edgewatch agent (stores everything)", cpu, rss),
         ("plain psutil loop (floor, stores nothing)", floor_cpu, floor_rss),
@@ -216,6 +250,11 @@ def main() -> int:
         f"agent RSS: {rss_anon:.1f} MiB anonymous (heap, objects), {rss_file:.1f} MiB file-backed "
         f"(libraries); {modules} modules imported"
     )
+    print(
+        f"agent RSS above: idle, web app not loaded (nobody browsed yet). After one visit "
+        f"({', '.join(WEB_PATHS)}: HTTP {', '.join(map(str, statuses))}) it loaded the "
+        f"web app: RSS {rss_after_web:.1f} MiB, {modules_after_web} modules imported"
+    )
     problems = [line for line in agent_log.splitlines() if " ERROR " in line or "Traceback" in line]
     for line in problems[:10]:
         print(f"agent log: {line}")
@@ -227,6 +266,8 @@ def main() -> int:
                 "rss_anon_mib": round(rss_anon, 1),
                 "rss_file_mib": round(rss_file, 1),
                 "modules": modules,
+                "rss_after_web_mib": round(rss_after_web, 1),
+                "modules_after_web": modules_after_web,
                 "floor_cpu_pct_one_core": round(floor_cpu, 3),
                 "floor_rss_mib": round(floor_rss, 1),
                 "idle_processes": args.idle_processes,

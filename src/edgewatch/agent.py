@@ -4,8 +4,9 @@
 StoreError or OSError for the CLI to report), ``run()`` runs until ``stop()`` or
 SIGTERM/SIGINT, and SIGHUP reloads the config file. Every collection goes to the
 store and to the live hub; the web app (web/app.py) is served by uvicorn on
-``listen`` inside the same loop, and refused on a non-loopback address unless
-authentication is configured (UsageError). A reload rebuilds only the
+``listen`` inside the same loop, loaded on its first request (web/lazy.py), and
+refused on a non-loopback address unless authentication is configured
+(UsageError). A reload rebuilds only the
 collectors whose config section changed: the others keep their state (counters
 of process names and groups, rates) and their schedule. A log level given on the
 command line stays in force across reloads.
@@ -45,10 +46,10 @@ from edgewatch.sdnotify import SdNotifier
 from edgewatch.selfmon import SelfCollector
 from edgewatch.store import Store
 from edgewatch.store.store import DB_NAME
-from edgewatch.web.app import create_app
+from edgewatch.web.accounts import auth_configured
 from edgewatch.web.audit import AuditLog
-from edgewatch.web.auth import auth_configured
 from edgewatch.web.context import AppContext
+from edgewatch.web.lazy import LazyApp, web_app_builder
 from edgewatch.web.server import HttpServer, ListenError, is_loopback, stop_and_wait, url_host
 from edgewatch.web.sessions import load_or_create_key
 
@@ -375,7 +376,9 @@ class Agent:
             families=self.families,
             ready=self.ready,
         )
-        server = HttpServer(create_app(self._context, loopback=loopback), host, port)
+        # The web app (fastapi, ~15 MiB) is imported and built on the first request.
+        app = LazyApp(web_app_builder(self._context, loopback=loopback))
+        server = HttpServer(app, host, port)
         try:
             server.bind()
         except ListenError as exc:

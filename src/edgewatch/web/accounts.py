@@ -18,8 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgewatch.config.web import Role
+
+if TYPE_CHECKING:
+    from edgewatch.config import Config
 
 DB_NAME = "edgewatch.db"
 MIN_PASSWORD = 10
@@ -254,3 +258,12 @@ class Accounts:
                 (User(name, check_role(role), int(created), int(updated)), encoded)
                 for name, role, encoded, created, updated in cur.fetchall()
             ]
+
+
+def auth_configured(config: Config, db_path: Path) -> bool:
+    """True when at least one API token or one dashboard user exists.
+
+    ``db_path`` is the store file or its data directory; a missing file has no users.
+    Here, not in web/auth.py: the agent asks before it loads the web app (web/lazy.py).
+    """
+    return bool(config.auth.tokens) or Accounts(db_path).has_users()

@@ -33,7 +33,8 @@ from edgewatch.config import parse_duration
 from edgewatch.notify.outbox_rows import ItemState, OutboxAttempt, OutboxItem
 from edgewatch.timespec import format_time
 from edgewatch.web.api_silences import NOT_RUNNING
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody
 from edgewatch.web.params import bad_param, parse_time_param
 

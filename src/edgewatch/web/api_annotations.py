@@ -24,7 +24,8 @@ from pydantic import BaseModel
 
 from edgewatch.alerting.state import HistoryEntry
 from edgewatch.web import annotations as an
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ERROR_RESPONSES
 from edgewatch.web.params import bad_param, parse_time_param
 from edgewatch.web.thresholds import thresholds_of

@@ -32,7 +32,8 @@ from edgewatch.health.runner import HealthMonitor
 from edgewatch.health.score import HealthSummary
 from edgewatch.maintenance import intervals
 from edgewatch.timespec import format_time
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody, error_response
 
 router = APIRouter(tags=["health"])

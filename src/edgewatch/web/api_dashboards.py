@@ -27,13 +27,14 @@ from edgewatch.query.errors import BadQuery
 from edgewatch.query.parse import parse
 from edgewatch.timespec import format_time
 from edgewatch.web.auth import current_principal
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
 from edgewatch.web.dashboard_store import (
     Dashboard,
     DashboardNotFound,
     DashboardStore,
     TooManyDashboards,
 )
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody, error_response
 
 router = APIRouter(tags=["dashboards"])

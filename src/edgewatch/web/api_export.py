@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from edgewatch.query import QueryResult, ResultSeries, format_value
 from edgewatch.timespec import format_time
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ERROR_RESPONSES
 from edgewatch.web.params import check_query, engine_for, range_params
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody, error_response
 
 router = APIRouter(tags=["health"])

@@ -21,7 +21,8 @@ from edgewatch.export.exposition import (
     wants_openmetrics,
 )
 from edgewatch.web.api_push import pushed_metadata
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 
 router = APIRouter()
 

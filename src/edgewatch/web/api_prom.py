@@ -22,7 +22,8 @@ import edgewatch
 from edgewatch.model import LABEL_NAME_RE, SeriesKey
 from edgewatch.query import BadQuery, QueryError, QueryResult, parse_series_selector
 from edgewatch.store.selector import Selector
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import PROM_ERROR_RESPONSES
 from edgewatch.web.params import (
     MAX_ABS_TIME_MS,

@@ -29,7 +29,8 @@ from edgewatch.collect.push import (
 from edgewatch.export.exposition import FamilyMeta
 from edgewatch.model import Sample, SeriesKey
 from edgewatch.store import StoreError
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody
 
 log = logging.getLogger(__name__)

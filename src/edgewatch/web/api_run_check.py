@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from edgewatch.health.model import CheckResult
 from edgewatch.health.runner import HealthMonitor
 from edgewatch.timespec import format_time
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody, error_response
 
 log = logging.getLogger(__name__)

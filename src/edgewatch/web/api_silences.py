@@ -49,7 +49,8 @@ from edgewatch.config import parse_duration
 from edgewatch.timespec import format_time, parse_time
 from edgewatch.web.audit import AuditLog, AuditRow
 from edgewatch.web.auth import current_principal
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody, error_response
 
 log = logging.getLogger(__name__)

@@ -40,7 +40,8 @@ from edgewatch.live import (
 from edgewatch.model import SeriesKey
 from edgewatch.query import BadQuery, QueryError, parse_series_selector
 from edgewatch.store.selector import Selector
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ErrorBody
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from edgewatch.store.reader import Reader
-from edgewatch.web.context import AppContext, get_context
+from edgewatch.web.context import AppContext
+from edgewatch.web.dependencies import get_context
 from edgewatch.web.errors import ERROR_RESPONSES
 from edgewatch.web.snapshots import (
     Latest,

@@ -21,7 +21,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -33,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgewatch.config import Config
 from edgewatch.config.web import ApiToken, Role
 from edgewatch.web.accounts import ANONYMOUS, Accounts
+from edgewatch.web.accounts import auth_configured as auth_configured  # its old home
 from edgewatch.web.audit import AuditLog, AuditRow, RefusalLog
 from edgewatch.web.context import AppContext
 from edgewatch.web.sessions import (
@@ -390,14 +390,6 @@ class AuthMiddleware:
         client = scope.get("client")
         row = AuditRow(principal.name, principal.via, principal.role, method, path, status)
         await self.service.audit.record(replace(row, client=client[0] if client else None))
-
-
-def auth_configured(config: Config, db_path: Path) -> bool:
-    """True when at least one API token or one dashboard user exists.
-
-    ``db_path`` is the store file or its data directory; a missing file has no users.
-    """
-    return bool(config.auth.tokens) or Accounts(db_path).has_users()
 
 
 def install_auth(app: FastAPI, ctx: AppContext, *, loopback: bool) -> None:

@@ -1,4 +1,9 @@
-"""What the web app needs from the agent, built by the composition root and passed down."""
+"""What the web app needs from the agent, built by the composition root and passed down.
+
+The agent builds this before the web app is loaded (web/lazy.py), so this module
+imports no fastapi; ``get_context``, the routers' dependency, lives in
+web/dependencies.py.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from fastapi import Request
 
 from edgewatch.config import Config
 from edgewatch.live import LiveHub
@@ -38,13 +41,3 @@ class AppContext:
     silences: Any = None  # edgewatch.alerting.silences.SilenceStore
     acks: Any = None  # edgewatch.alerting.acks.AckStore
     ack_links: Any = None  # edgewatch.alerting.ack_link.AckLinks
-
-
-async def get_context(request: Request) -> AppContext:
-    """FastAPI dependency: the AppContext that ``create_app`` put in ``app.state.ctx``.
-
-    ``async`` on purpose: FastAPI runs a plain-``def`` dependency in a worker thread,
-    which doubled the cost of every request.
-    """
-    ctx: AppContext = request.app.state.ctx
-    return ctx

@@ -13,9 +13,12 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import uvicorn
-from fastapi import FastAPI
+
+if TYPE_CHECKING:  # the agent serves a LazyApp: starlette comes with the web app
+    from starlette.types import ASGIApp
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class _Server(uvicorn.Server):
 class HttpServer:
     """``bind()``, then ``await serve()`` until ``stop()``."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         self.host = host
         self._requested_port = port
         self._sock: socket.socket | None = None
