@@ -19,6 +19,8 @@ other, word after word, least significant first, each word with its segment's
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -55,19 +57,27 @@ def per_word(k_seg: I64, counts: I64) -> U64:
     return out
 
 
+def _runs(k: U64) -> list[tuple[int, int, int]]:
+    """(start, end, k) of each run of words with the same k (a segment's words)."""
+    if len(k) == 0:
+        return []
+    cut = np.flatnonzero(k[1:] != k[:-1]) + 1
+    bounds = [0, *cut.tolist(), len(k)]
+    return [(a, b, int(k[a])) for a, b in itertools.pairwise(bounds)]
+
+
 def pack(words: U64, k: U64) -> bytes:
     """The low ``k[i]`` bits of each word ``i``, one after the other, least significant
     bit first."""
-    total = int(k.sum())
-    if total == 0:
+    parts = []
+    for a, b, kk in _runs(k):
+        if kk:  # each word's bits, little-endian: a bit matrix cut to its k columns
+            as_bytes = words[a:b].view(np.uint8).reshape(-1, 8)
+            bits = np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :kk]
+            parts.append(bits.reshape(-1))
+    if not parts:
         return b""
-    kk = k.astype(np.int64)
-    off = np.cumsum(kk) - kk
-    bits = np.zeros(total, dtype=np.uint8)
-    for j in range(int(kk.max())):  # bit j of every word that has one: a dozen passes
-        has = kk > j
-        bits[off[has] + j] = ((words[has] >> np.uint64(j)) & np.uint64(1)).astype(np.uint8)
-    return np.packbits(bits, bitorder="little").tobytes()
+    return np.packbits(np.concatenate(parts), bitorder="little").tobytes()
 
 
 def packed_size(k: U64) -> int:
@@ -76,20 +86,21 @@ def packed_size(k: U64) -> int:
 
 def unpack(raw: bytes | memoryview, k: U64, want: npt.NDArray[np.bool_] | None = None) -> U64:
     """Inverse of ``pack`` (the caller checked the length); with ``want``, only those
-    words (the others come back 0)."""
-    n = len(k)
-    out: U64 = np.zeros(n, dtype=np.uint64)
+    words (the others may come back 0)."""
+    out: U64 = np.zeros(len(k), dtype=np.uint64)
     total = int(k.sum())
     if total == 0:
         return out
     bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=total, bitorder="little")
-    kk = k.astype(np.int64)
-    off = np.cumsum(kk) - kk
-    idx = np.flatnonzero(kk if want is None else want & (kk > 0))
-    kk, off = kk[idx], off[idx]
-    word = np.zeros(len(idx), dtype=np.uint64)
-    for j in range(int(kk.max(initial=0))):  # bit j of every word that has one
-        has = kk > j
-        word[has] |= bits[off[has] + j].astype(np.uint64) << np.uint64(j)
-    out[idx] = word
+    pos = 0
+    for a, b, kk in _runs(k):
+        end = pos + (b - a) * kk
+        if kk and (want is None or want[a:b].any()):
+            width = (kk + 7) // 8 * 8
+            matrix = np.zeros((b - a, width), dtype=np.uint8)
+            matrix[:, :kk] = bits[pos:end].reshape(-1, kk)
+            as_bytes = np.zeros((b - a, 8), dtype=np.uint8)
+            as_bytes[:, : width // 8] = np.packbits(matrix, axis=1, bitorder="little")
+            out[a:b] = as_bytes.view(np.uint64).reshape(-1)
+        pos = end
     return out
