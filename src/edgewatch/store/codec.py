@@ -77,7 +77,6 @@ from edgewatch.store.transforms import (
     QUANTA,
     U64,
     decimals_of,
-    deltas_within,
     per_sample,
     planes,
     reduce_segments,
@@ -132,17 +131,31 @@ def _at(arr: I64, idx: I64, ok: npt.NDArray[np.bool_], default: int = 0) -> I64:
     return out
 
 
+TRANSFORM_BATCH = 1 << 15  # samples transformed at once (_transform)
+
+
+def _diff0(x: I64) -> I64:
+    """x[i] - x[i-1], and 0 first: deltas_within without its per-segment fix-up."""
+    d = np.empty_like(x)
+    d[:1] = 0
+    np.subtract(x[1:], x[:-1], out=d[1:])
+    return d
+
+
 def _ticks(
     ts: I64, starts: I64, tolerance: float, meta: npt.NDArray[np.int64]
 ) -> tuple[I64, U64, I64]:
     first, counts = starts[:-1], np.diff(starts)
     quanta, ticks = snap(ts, starts, tolerance)
-    dt = deltas_within(ticks, starts)
+    # Deltas and deltas of deltas across the whole array in one call each: the values
+    # at a segment's first and second sample, which mix two segments, are not used
+    # (the step is read at the second sample) or are overwritten with 0.
+    dt = _diff0(ticks)
     two = counts >= 2
     meta[:, QIDX] = np.searchsorted(-QUANTA, -quanta)
     meta[:, T0] = ticks[first]
     meta[:, STEP] = zigzag(_at(dt, first + 1, two)).view(np.int64)
-    dd = deltas_within(dt, starts)
+    dd = _diff0(dt)
     dd[first] = 0
     dd[first[two] + 1] = 0
     if len(quanta) and (quanta == quanta[0]).all():
@@ -164,7 +177,7 @@ def _int_words(
     rounded[~is_int] = 0.0
     s = rounded.astype(np.int64)
     meta[:, FIRST] = zigzag(s[first]).view(np.int64)
-    d1 = deltas_within(s, starts)
+    d1 = _diff0(s)
     d1[first] = 0
     # Byte counts in pages, sizes in KiB: divide deltas by their common factor.
     mults = np.maximum(reduce_segments(np.gcd, np.abs(d1), starts), 1)
@@ -176,7 +189,7 @@ def _int_words(
     t1 = d1.copy()
     t1[first] = _at(d1, first + 1, two)
     lo1, hi1 = reduce_segments(np.minimum, t1, starts), reduce_segments(np.maximum, t1, starts)
-    dd = deltas_within(d1, starts)
+    dd = _diff0(d1)  # at first and second samples: overwritten just below
     neutral = _at(dd, first + 2, three)
     dd[first] = neutral
     dd[first[two] + 1] = neutral[two]
@@ -188,15 +201,54 @@ def _int_words(
     offset = np.where(order2, _at(d1, first + 1, two), offset)
     meta[:, ORDER] = np.where(order2, 2, 1)
     meta[:, OFFSET] = zigzag(offset).view(np.int64)
-    r = np.where(per_sample(starts, order2), dd, d1 - per_sample(starts, offset))
+    r = d1 - per_sample(starts, offset)
+    if order2.any():
+        np.copyto(r, dd, where=per_sample(starts, order2))
     r[first] = 0
     r[first[order2] + 1] = 0
     return zigzag(r)
 
 
 def _transform(seg_ids: I64, ts: I64, values: F64, tolerance: float) -> _Transformed:
-    n = len(ts)
+    """Timestamps and values of samples sorted by segment, ready to pack.
+
+    A compaction's bucket of 500 series is 300k samples: transformed at once, its
+    dozens of temporary arrays (2.4 MB each) leave the heap after each use and come
+    back as fresh pages, and those page faults cost about as much as the work. So
+    batches of whole segments (every step is per segment) are transformed one after
+    the other into the full-size result, their temporaries reused from the heap and
+    in the CPU cache."""
     starts = segment_starts(seg_ids)
+    if len(ts) <= TRANSFORM_BATCH:
+        return _transform_batch(seg_ids, ts, values, tolerance, starts)
+    n, nseg = len(ts), len(starts) - 1
+    cuts = np.unique(starts[np.searchsorted(starts, np.arange(0, n, TRANSFORM_BATCH))])
+    out = _Transformed(
+        starts,
+        np.empty((nseg, NFIELDS), dtype=np.int64),
+        np.empty(nseg, dtype=np.int64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(n, dtype=bool),
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+    )
+    for a, b in itertools.pairwise([*cuts.tolist(), n]):
+        sa, sb = np.searchsorted(starts, [a, b]).tolist()
+        part = _transform_batch(
+            seg_ids[a:b], ts[a:b], values[a:b], tolerance, starts[sa : sb + 1] - a
+        )
+        out.meta[sa:sb] = part.meta
+        out.quanta[sa:sb] = part.quanta
+        for whole, piece in zip(out[3:], part[3:], strict=True):
+            whole[a:b] = piece
+    return out
+
+
+def _transform_batch(
+    seg_ids: I64, ts: I64, values: F64, tolerance: float, starts: I64
+) -> _Transformed:
+    n = len(ts)
     nseg = len(starts) - 1
     meta = np.zeros((nseg, NFIELDS), dtype=np.int64)
     first = starts[:-1]

@@ -98,8 +98,12 @@ class HeadBuffer:
         keep[:limit] = ~take
         kept = int(keep.sum())
         self.committed = int(keep[: self.committed].sum())
-        # Right after a compaction the head holds a minute or two: give back the rest.
-        cap = len(self._ts) if len(self._ts) <= 4 * max(kept, 4096) else 2 * max(kept, 4096)
+        # Right after a compaction the head holds a minute or two, and by the next one it
+        # holds as many rows as now: arrays up to twice that stay (growing them again
+        # costs a copy and fresh pages each time, and the peak is the same); larger ones,
+        # after a backlog or when fewer series report, give the rest back.
+        held = max(self.n, 4096)
+        cap = len(self._ts) if len(self._ts) <= 2 * held else 2 * max(kept, 4096)
         for attr in ("_ts", "_sid", "_val"):
             arr = getattr(self, attr)
             new = arr if cap == len(arr) else np.empty(cap, dtype=arr.dtype)

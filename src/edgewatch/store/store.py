@@ -101,9 +101,9 @@ def _sorted_unique(ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
         order = np.argsort(sid.astype(np.uint16), kind="stable")
         s_ts, s_sid = ts[order], sid[order]
         same = s_sid[1:] == s_sid[:-1]
-        step = s_ts[1:] - s_ts[:-1]
-        if not (same & (step < 0)).any():
-            dup = same & (step == 0)
+        later, earlier = s_ts[1:], s_ts[:-1]  # compared, not subtracted: no temporary
+        if not (same & (later < earlier)).any():
+            dup = same & (later == earlier)
             if dup.any():
                 keep = np.ones(len(order), dtype=bool)
                 keep[:-1] = ~dup

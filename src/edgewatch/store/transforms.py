@@ -45,7 +45,9 @@ def reduce_segments(ufunc: np.ufunc, arr: npt.NDArray[G], starts: I64) -> npt.ND
 
 
 def zigzag(x: I64) -> npt.NDArray[np.uint64]:
-    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+    out = np.left_shift(x, 1)
+    out ^= x >> 63
+    return out.view(np.uint64)
 
 
 def unzigzag(z: npt.NDArray[np.uint64]) -> I64:
@@ -99,9 +101,10 @@ def snap(ts: I64, starts: I64, tolerance: float) -> tuple[I64, I64]:
     q = np.ones(nseg, dtype=np.int64)
     if tolerance <= 0 or len(ts) == 0:
         return q, ts.copy()
-    ticks = ts.copy()
+    ticks = ts
     big = np.iinfo(np.int64).max
-    gaps = np.diff(ts, prepend=ts[:1])
+    gaps = np.empty_like(ts)
+    np.subtract(ts[1:], ts[:-1], out=gaps[1:])
     gaps[starts[:-1]] = big  # segment starts have no gap
     min_gap = reduce_segments(np.minimum, gaps, starts)
     allowed = np.where(min_gap == big, 0, min_gap * tolerance)
@@ -121,9 +124,11 @@ def snap(ts: I64, starts: I64, tolerance: float) -> tuple[I64, I64]:
         else:
             qs = np.repeat(quantum, counts)
             snapped = (ts + qs // 2) // qs
-        worst = reduce_segments(np.maximum, np.abs(ts - snapped * qs), starts)
+        moved = snapped * qs
+        np.subtract(ts, moved, out=moved)
+        worst = reduce_segments(np.maximum, np.abs(moved, out=moved), starts)
         step = np.empty_like(snapped)
-        step[1:] = snapped[1:] - snapped[:-1]
+        np.subtract(snapped[1:], snapped[:-1], out=step[1:])
         step[starts[:-1]] = 1
         distinct = reduce_segments(np.minimum, step, starts) > 0
         ok = pending & (worst <= allowed) & distinct
@@ -131,12 +136,14 @@ def snap(ts: I64, starts: I64, tolerance: float) -> tuple[I64, I64]:
         if ok.all():
             ticks = snapped
         elif ok.any():
+            if ticks is ts:  # copied only when some segments keep their timestamps
+                ticks = ts.copy()
             took = np.repeat(ok, counts)
             ticks[took] = snapped[took]
         pending &= ~ok
         pick[pending] += 1
         pending &= pick < len(QUANTA) - 1
-    return q, ticks
+    return q, ts.copy() if ticks is ts else ticks
 
 
 def decimals_of(values: F64, starts: I64) -> I64:
@@ -151,23 +158,24 @@ def decimals_of(values: F64, starts: I64) -> I64:
     nseg = len(starts) - 1
     if len(values) == 0:
         return np.zeros(nseg, dtype=np.int64)
-    per = np.full(len(values), MAX_DECIMALS + 1, dtype=np.int64)
     # -0.0 is stored as 0.0: equal in every comparison a query makes.
-    finite = np.isfinite(values)
-    per[~finite] = FLOAT_MODE
-    idx = np.flatnonzero(finite)
-    vals = values[idx]
     with np.errstate(over="ignore", invalid="ignore"):
-        for d in range(MAX_DECIMALS + 1):
+        # Most values are integers: the first round takes them all without a gather.
+        # NaN and inf are never exact: they end as MAX_DECIMALS + 1, a float segment.
+        ok = exact_int(values)
+        per = np.where(ok, 0, MAX_DECIMALS + 1)
+        idx = np.flatnonzero(~ok)
+        vals = values[idx]
+        for d in range(1, MAX_DECIMALS + 1):
             if len(idx) == 0:
                 break
             ok = exact_at(vals, POW10[d])
             per[idx[ok]] = d
             idx, vals = idx[~ok], vals[~ok]  # only the unresolved go round again
         seg = reduce_segments(np.maximum, per, starts)
-        has_float = reduce_segments(np.minimum, per, starts) == FLOAT_MODE
-        seg = np.where((seg > MAX_DECIMALS) | has_float, FLOAT_MODE, seg).astype(np.int64)
-        mixed = reduce_segments(np.minimum, per, starts) != seg  # some value needed fewer decimals
+        fewest = reduce_segments(np.minimum, per, starts)
+        seg = np.where((seg > MAX_DECIMALS) | (fewest == FLOAT_MODE), FLOAT_MODE, seg)
+        mixed = fewest != seg  # some value needed fewer decimals
         big = reduce_segments(np.fmax, np.abs(values), starts) * POW10[np.maximum(seg, 0)]
         recheck = np.flatnonzero(mixed & (seg != FLOAT_MODE) & (big >= SAFE_SCALED))
         if len(recheck):
@@ -183,6 +191,13 @@ def exact_at(values: F64, scale: npt.NDArray[np.floating[Any]] | float) -> npt.N
     exact: npt.NDArray[np.bool_] = (np.abs(scaled) < EXACT_LIMIT) & (
         np.round(scaled) / scale == values
     )
+    return exact
+
+
+def exact_int(values: F64) -> npt.NDArray[np.bool_]:
+    """``exact_at(values, 1.0)`` without the multiply and divide by one (the same result:
+    both are exact)."""
+    exact: npt.NDArray[np.bool_] = (np.abs(values) < EXACT_LIMIT) & (np.round(values) == values)
     return exact
 
 
@@ -233,8 +248,12 @@ def varint_encode(v: U64, nb: I64 | None = None) -> bytes:
     if len(v) == 0:
         return b""
     if nb is None:
+        if int(v.max()) < 0x80:  # ids, counts, flags of a record: nearly always one byte each
+            return v.astype(np.uint8).tobytes()
         nb = varint_sizes(v)
     ends = np.cumsum(nb)
+    if int(ends[-1]) == len(v):  # one byte each
+        return v.astype(np.uint8).tobytes()
     k = np.arange(int(ends[-1]), dtype=np.uint64) - np.repeat(ends - nb, nb).astype(np.uint64)
     more = k < np.repeat(nb - 1, nb).astype(np.uint64)
     out = ((np.repeat(v, nb) >> (k * np.uint64(7))) & np.uint64(0x7F)) | (
