@@ -124,9 +124,9 @@ def from_rollups(r: Rollup, width: int) -> Rollup:
 def _relative_scale(r: Rollup, row: I64) -> F64:
     """Per bucket: 10**decimals where its row is stored relative to last, else 0."""
     bounds = segment_starts(row)
-    cols = (r.min, r.max, r.sum, r.last)
-    dec = np.max([decimals_of(col, bounds) for col in cols], axis=0)
-    exact = np.min([decimals_of(col, bounds) for col in cols], axis=0) != FLOAT_MODE
+    decs = [decimals_of(col, bounds) for col in (r.min, r.max, r.sum, r.last)]
+    dec = np.max(decs, axis=0)
+    exact = np.min(decs, axis=0) != FLOAT_MODE
     scale = np.where(exact, POW10[np.maximum(dec, 0)], 0.0)
     per = per_sample(bounds, scale)
     with np.errstate(invalid="ignore", over="ignore"):
