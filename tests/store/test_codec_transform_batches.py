@@ -1,11 +1,11 @@
-"""The codec transforms a large block batch by batch (codec.TRANSFORM_BATCH samples of whole
-segments at a time): the result must be the one a single pass gives, field by field."""
+"""The codec transforms a large block batch by batch (``TRANSFORM_BATCH`` samples of
+whole segments at a time): the result must be the one a single pass gives, field by field."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgewatch.store import codec
+from edgewatch.store import codec, codec_transform
 from edgewatch.store.transforms import segment_starts
 
 
@@ -25,9 +25,9 @@ def _block(rng: np.random.Generator, nseg: int, per: int) -> tuple[np.ndarray, .
 def test_batched_transform_equals_one_pass() -> None:
     rng = np.random.default_rng(3)
     seg, ts, vals = _block(rng, nseg=130, per=601)  # 78k samples: three batches and more
-    assert len(ts) > 2 * codec.TRANSFORM_BATCH
-    batched = codec._transform(seg, ts, vals, 0.02)
-    whole = codec._transform_batch(seg, ts, vals, 0.02, segment_starts(seg))
+    assert len(ts) > 2 * codec_transform.TRANSFORM_BATCH
+    batched = codec_transform.transform(seg, ts, vals, 0.02)
+    whole = codec_transform._transform_batch(seg, ts, vals, 0.02, segment_starts(seg))
     for name, a, b in zip(batched._fields, batched, whole, strict=True):
         assert a.dtype == b.dtype, name
         assert np.array_equal(a, b), name

@@ -14,8 +14,6 @@ next tick retries.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
 import logging
 import sqlite3
@@ -27,13 +25,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edgewatch.malloc import return_freed_memory
 from edgewatch.model import Sample, SeriesKey
 from edgewatch.store import schema as sc
-from edgewatch.store.codec import CodecError, decode_block, encode_journal, encode_segments
+from edgewatch.store.chunks import encode_chunks, sorted_unique
+from edgewatch.store.codec import CodecError, decode_block, encode_journal
 from edgewatch.store.head import I32, HeadBuffer
 from edgewatch.store.journal import UNKNOWN
 from edgewatch.store.options import StoreOptions
-from edgewatch.store.packing import PACK_BYTES, PACK_SEGMENTS
 from edgewatch.store.reader import Reader
 from edgewatch.store.retention import Retention
 from edgewatch.store.schema import StoreCorrupt, StoreError
@@ -67,63 +66,6 @@ class StoreStats(NamedTuple):
     pending_samples: int
     dropped_samples: int
     compacted_until_ms: int
-
-
-@functools.cache
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None)
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
-        return None
-    return trim
-
-
-def _return_freed_memory() -> None:
-    """Hand the heap pages a compaction freed back to the OS (glibc keeps them otherwise:
-    about 12 MB of RSS on a 250-series agent)."""
-    trim = _find_malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-def _chunk_bases(rids: I64) -> tuple[I64, I64]:
-    return rids, (rids >> sc.ID_BITS) * sc.CHUNK_MS
-
-
-def _sorted_unique(ts: I64, sid: I64, val: F64) -> tuple[I64, I64, F64]:
-    """Sort by (sid, ts); of samples with the same (sid, ts) keep the last given."""
-    if len(ts) == 0:
-        return ts, sid, val
-    if int(sid.max()) < 1 << 16 and int(sid.min()) >= 0:
-        # The head holds each series' samples in time order, nearly always: a stable
-        # radix sort of the 16-bit ids is then the whole sort (~5x faster than below).
-        order = np.argsort(sid.astype(np.uint16), kind="stable")
-        s_ts, s_sid = ts[order], sid[order]
-        same = s_sid[1:] == s_sid[:-1]
-        later, earlier = s_ts[1:], s_ts[:-1]  # compared, not subtracted: no temporary
-        if not (same & (later < earlier)).any():
-            dup = same & (later == earlier)
-            if dup.any():
-                keep = np.ones(len(order), dtype=bool)
-                keep[:-1] = ~dup
-                order, s_ts, s_sid = order[keep], s_ts[keep], s_sid[keep]
-            return s_ts, s_sid, val[order]
-    lo = int(ts.min())
-    if int(ts.max()) - lo < 1 << 43 and int(sid.max()) <= sc.MAX_SERIES:
-        # One stable sort of a packed key is ~8x faster than lexsort.
-        key = (sid << 43) | (ts - lo)
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        same = key[1:] == key[:-1]
-    else:
-        order = np.lexsort((ts, sid))
-        same = (sid[order][1:] == sid[order][:-1]) & (ts[order][1:] == ts[order][:-1])
-    if same.any():
-        keep = np.ones(len(order), dtype=bool)
-        keep[:-1] = ~same
-        order = order[keep]
-    return ts[order], sid[order], val[order]
 
 
 class Store(Reader):
@@ -369,7 +311,7 @@ class Store(Reader):
             self._last_late_merge = time.monotonic()
             self._tiers.redo(late_ts, late_sid, cutoff, self._transaction)
         if ok:
-            _return_freed_memory()
+            return_freed_memory()
 
     def _write_chunks(
         self, ts: I64, sid: I64, val: F64, cutoff: int, new_series: list[tuple[int, SeriesKey]]
@@ -381,8 +323,8 @@ class Store(Reader):
         late_buckets = np.unique(late_ts // sc.CHUNK_MS).tolist()
         if late_buckets:
             ts, sid, val = self._merge_existing(late_buckets, ts, sid, val)
-        ts, sid, val = _sorted_unique(ts, sid, val)
-        chunks, decimals, stored = self._encode_chunks(ts, sid, val)
+        ts, sid, val = sorted_unique(ts, sid, val)
+        chunks, decimals, stored = encode_chunks(ts, sid, val, self.options.timestamp_tolerance)
         chunks.sort()
         self._learn_decimals(sid, decimals)
         fresh = ts >= previous  # late samples are folded into the rollups by redo()
@@ -408,33 +350,6 @@ class Store(Reader):
             self._compacted_until = cutoff
             self._tiers.accept(closing)
         return ok, late_ts, late_sid
-
-    def _encode_chunks(
-        self, ts: I64, sid: I64, val: F64
-    ) -> tuple[list[tuple[int, bytes]], I64, I64]:
-        """Chunk rows (packs) of samples sorted by (sid, ts); per sample its decimals and
-        its timestamp as stored, in that order."""
-        bucket_ids = (ts // sc.CHUNK_MS << sc.ID_BITS) | sid
-        # A pack holds one bucket's series: the encoder wants them together. One bucket
-        # (the usual compaction) is in that order already.
-        order = None
-        if len(bucket_ids) > 1 and (bucket_ids[1:] < bucket_ids[:-1]).any():
-            order = np.argsort(bucket_ids, kind="stable")
-            bucket_ids, ts, val = bucket_ids[order], ts[order], val[order]
-        chunks, decimals, stored = encode_segments(
-            bucket_ids,
-            ts,
-            val,
-            tolerance=self.options.timestamp_tolerance,
-            group_of=lambda ids: ids >> sc.ID_BITS,  # packs never cross a bucket
-            pack=(PACK_BYTES, PACK_SEGMENTS),
-            base_of=_chunk_bases,
-        )
-        if order is not None:  # back to (sid, ts) order
-            back_dec, back_ts = np.empty_like(decimals), np.empty_like(stored)
-            back_dec[order], back_ts[order] = decimals, stored
-            decimals, stored = back_dec, back_ts
-        return chunks, decimals, stored
 
     def _learn_decimals(self, sid: I64, decimals: I64) -> None:
         if len(sid) == 0:
