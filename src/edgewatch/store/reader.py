@@ -154,7 +154,7 @@ class Reader:
         if head is None:
             head = self._head_from_table(sid)
         buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
-        rows = self._fetch("chunks", self._pack_ids(buckets, sid))
+        rows = self._packs_of(buckets, sid)
         block = decode_blocks(
             [blob for _, blob in rows],
             [sc.chunk_base(rid) for rid, _ in rows],
@@ -162,24 +162,22 @@ class Reader:
         )
         return _clip([block.ts, head[0]], [block.values, head[1]], start, end)
 
-    def _pack_ids(self, buckets: range, sid: int) -> list[int]:
+    def _packs_of(self, buckets: range, sid: int) -> list[tuple[int, bytes]]:
         """Per bucket, the row holding ``sid``'s chunk: the last at or before its key
-        (store/packing.py)."""
-        out: list[int] = []
+        (store/packing.py). One statement a batch: a late merge rewriting a bucket's
+        packs meanwhile is seen whole or not at all."""
+        rows: list[tuple[int, bytes]] = []
         for lo in range(0, len(buckets), _IN_BATCH // 2):
             part = buckets[lo : lo + _IN_BATCH // 2]
             keys = [k for b in part for k in (b << sc.ID_BITS, sc.row_id(b, sid))]
             values = ",".join("(?, ?)" for _ in part)
-            out += [
-                rid
-                for (rid,) in self._rconn.execute(
-                    f"WITH b(lo, hi) AS (VALUES {values}) SELECT (SELECT id FROM chunks "
-                    "WHERE id BETWEEN b.lo AND b.hi ORDER BY id DESC LIMIT 1) FROM b",
-                    keys,
-                )
-                if rid is not None
-            ]
-        return out
+            rows += self._rconn.execute(
+                f"WITH b(lo, hi) AS (VALUES {values}) SELECT c.id, c.data FROM b "
+                "JOIN chunks AS c ON c.id = (SELECT id FROM chunks "
+                "WHERE id BETWEEN b.lo AND b.hi ORDER BY id DESC LIMIT 1) ORDER BY c.id",
+                keys,
+            ).fetchall()
+        return rows
 
     def _head_rows_in(self, sid: int, start: int, end: int) -> tuple[I64, F64] | None:
         """In-memory head rows of ``sid``, at least those in [start, end] (the writing
