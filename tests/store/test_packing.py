@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_helpers import BASE_MS, BUCKET, Clock, assert_series, by_key, fill
 
-from edgewatch.model import SeriesKey
-from edgewatch.store import packing
+from edgewatch.model import Sample, SeriesKey
+from edgewatch.store import Store, packing
 from edgewatch.store import schema as sc
 from edgewatch.store.codec import decode_block, decode_blocks, encode_segments
 
@@ -23,7 +23,7 @@ def _bases(rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 KEYS = [SeriesKey.of("bench_series", n=str(i)) for i in range(40)]
 
 
-def _two_buckets(open_store: OpenStore, clock: Clock) -> tuple[object, dict]:
+def _two_buckets(open_store: OpenStore, clock: Clock) -> tuple[Store, dict]:
     store = open_store()
     rng = np.random.default_rng(4)
     # Two buckets, and three minutes more: the data's "now" is past both and the grace.
@@ -38,13 +38,13 @@ def _two_buckets(open_store: OpenStore, clock: Clock) -> tuple[object, dict]:
         clock.ms = int(minute[-1])
         assert store.commit()
         store.maintain()
-    assert store.stats().compacted_until_ms == BASE_MS + 2 * BUCKET  # type: ignore[attr-defined]
+    assert store.stats().compacted_until_ms == BASE_MS + 2 * BUCKET
     return store, want
 
 
 def test_many_series_share_few_rows_and_read_back(open_store: OpenStore, clock: Clock) -> None:
     store, want = _two_buckets(open_store, clock)
-    rows = store._conn.execute("SELECT id, data FROM chunks ORDER BY id").fetchall()  # type: ignore[attr-defined]
+    rows = store._conn.execute("SELECT id, data FROM chunks ORDER BY id").fetchall()
     assert 2 * 40 // packing.PACK_SEGMENTS <= len(rows) < 2 * len(KEYS)
     seen = []
     for rid, blob in rows:
@@ -54,7 +54,7 @@ def test_many_series_share_few_rows_and_read_back(open_store: OpenStore, clock: 
         seen += ids.tolist()
     assert len(seen) == len(set(seen)) == 2 * len(KEYS)
     for reader in (store, open_store(readonly=True)):
-        got = by_key(reader.read(ALL, BASE_MS, BASE_MS + 3 * BUCKET))  # type: ignore[attr-defined]
+        got = by_key(reader.read(ALL, BASE_MS, BASE_MS + 3 * BUCKET))
         assert set(got) == set(KEYS)
         for key, (t, v) in want.items():
             assert_series(got[key], t, v)
@@ -63,9 +63,9 @@ def test_many_series_share_few_rows_and_read_back(open_store: OpenStore, clock: 
 def test_rows_of_one_series_each_still_read(open_store: OpenStore, clock: Clock) -> None:
     """A bucket written one row per series (schema 3 and before), some series absent."""
     store, want = _two_buckets(open_store, clock)
-    conn = store._conn  # type: ignore[attr-defined]
+    conn = store._conn
     bucket = BASE_MS // BUCKET
-    sids = {k: store.series_id(k) for k in KEYS}  # type: ignore[attr-defined]
+    sids = {k: store.series_id(k) for k in KEYS}
     kept = [k for i, k in enumerate(KEYS) if i % 3]  # every third series has no row
     seg = np.concatenate([np.full(len(want[k][0]), sc.row_id(bucket, sids[k])) for k in kept])
     ts = np.concatenate([want[k][0] for k in kept])
@@ -90,6 +90,46 @@ def test_rows_of_one_series_each_still_read(open_store: OpenStore, clock: Clock)
     for key in kept:
         t, v = want[key]
         assert_series(got[key], t[t < BASE_MS + BUCKET], v[t < BASE_MS + BUCKET])
+
+
+def test_late_sample_into_a_bucket_of_one_row_per_series(
+    open_store: OpenStore, clock: Clock
+) -> None:
+    """The bucket is rewritten whole, as packs; every series in it is still there."""
+    store, want = _two_buckets(open_store, clock)
+    conn = store._conn
+    bucket = BASE_MS // BUCKET
+    sids = {k: store.series_id(k) for k in KEYS}
+    first = {k: (t[t < BASE_MS + BUCKET], v[t < BASE_MS + BUCKET]) for k, (t, v) in want.items()}
+    seg = np.concatenate([np.full(len(first[k][0]), sc.row_id(bucket, sids[k])) for k in KEYS])
+    rows, _, _ = encode_segments(
+        seg,
+        np.concatenate([first[k][0] for k in KEYS]),
+        np.concatenate([first[k][1] for k in KEYS]),
+        base_of=_bases,
+    )
+    conn.execute("BEGIN")
+    conn.execute(
+        "DELETE FROM chunks WHERE id >= ? AND id < ?",
+        (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
+    )
+    conn.executemany("INSERT INTO chunks(id, data) VALUES (?, ?)", rows)
+    conn.execute("COMMIT")
+    late_ts = BASE_MS + 5_000  # between two samples of the first bucket
+    store.append(late_ts, [Sample(KEYS[7], -2.5)])
+    assert store.commit()
+    store.maintain()
+    in_bucket = conn.execute(
+        "SELECT count(*) FROM chunks WHERE id >= ? AND id < ?",
+        (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
+    ).fetchone()[0]
+    assert in_bucket < len(KEYS)  # packs now
+    t, v = want[KEYS[7]]
+    i = int(np.searchsorted(t, late_ts))
+    want[KEYS[7]] = (np.insert(t, i, late_ts), np.insert(v, i, -2.5))
+    got = by_key(open_store(readonly=True).read(ALL, BASE_MS, BASE_MS + 3 * BUCKET))
+    for key, (t, v) in want.items():
+        assert_series(got[key], t, v)
 
 
 def test_assign_cuts_at_buckets_bytes_and_segments() -> None:
