@@ -45,16 +45,16 @@ def _compact_on_first_chunk_fetch(reader: Any, writer: Store) -> list[int]:
     """Make ``reader`` run a compaction of ``writer`` right after its first chunk fetch:
     the moment between reading the chunks and the head rows of a series."""
     fired: list[int] = []
-    fetch = reader._fetch
+    fetch = reader._packs_of  # a series' chunk rows (packs), bucket by bucket
 
-    def fetch_then_compact(table: str, ids: list[int]) -> list[tuple[int, bytes]]:
-        rows: list[tuple[int, bytes]] = fetch(table, ids)
-        if table == "chunks" and not fired:
+    def fetch_then_compact(buckets: range, sid: int) -> list[tuple[int, bytes]]:
+        rows: list[tuple[int, bytes]] = fetch(buckets, sid)
+        if not fired:
             writer.maintain()
             fired.append(writer.stats().compacted_until_ms)
         return rows
 
-    reader._fetch = fetch_then_compact
+    reader._packs_of = fetch_then_compact
     return fired
 
 
