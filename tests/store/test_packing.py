@@ -42,6 +42,21 @@ def _two_buckets(open_store: OpenStore, clock: Clock) -> tuple[Store, dict]:
     return store, want
 
 
+def _one_row_per_series(
+    store: Store, bucket: int, seg: np.ndarray, ts: np.ndarray, vals: np.ndarray
+) -> None:
+    """Replace a bucket's rows by one row per series, as schema 3 wrote them before packs."""
+    rows, _, _ = encode_segments(seg, ts, vals, base_of=_bases)
+    conn = store._conn
+    conn.execute("BEGIN")
+    conn.execute(
+        "DELETE FROM chunks WHERE id >= ? AND id < ?",
+        (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
+    )
+    conn.executemany("INSERT INTO chunks(id, data) VALUES (?, ?)", rows)
+    conn.execute("COMMIT")
+
+
 def test_many_series_share_few_rows_and_read_back(open_store: OpenStore, clock: Clock) -> None:
     store, want = _two_buckets(open_store, clock)
     rows = store._conn.execute("SELECT id, data FROM chunks ORDER BY id").fetchall()
@@ -63,7 +78,6 @@ def test_many_series_share_few_rows_and_read_back(open_store: OpenStore, clock: 
 def test_rows_of_one_series_each_still_read(open_store: OpenStore, clock: Clock) -> None:
     """A bucket written one row per series (schema 3 and before), some series absent."""
     store, want = _two_buckets(open_store, clock)
-    conn = store._conn
     bucket = BASE_MS // BUCKET
     sids = {k: store.series_id(k) for k in KEYS}
     kept = [k for i, k in enumerate(KEYS) if i % 3]  # every third series has no row
@@ -72,19 +86,7 @@ def test_rows_of_one_series_each_still_read(open_store: OpenStore, clock: Clock)
     vals = np.concatenate([want[k][1] for k in kept])
     sel = ts < BASE_MS + BUCKET
     order = np.lexsort((ts[sel], seg[sel]))
-    rows, _, _ = encode_segments(
-        seg[sel][order],
-        ts[sel][order],
-        vals[sel][order],
-        base_of=lambda r: (r, (r >> sc.ID_BITS) * sc.CHUNK_MS),
-    )
-    conn.execute("BEGIN")
-    conn.execute(
-        "DELETE FROM chunks WHERE id >= ? AND id < ?",
-        (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
-    )
-    conn.executemany("INSERT INTO chunks(id, data) VALUES (?, ?)", rows)
-    conn.execute("COMMIT")
+    _one_row_per_series(store, bucket, seg[sel][order], ts[sel][order], vals[sel][order])
     got = by_key(open_store(readonly=True).read(ALL, BASE_MS, BASE_MS + BUCKET - 1))
     assert {k for k, d in got.items() if len(d.ts)} == set(kept)
     for key in kept:
@@ -102,19 +104,8 @@ def test_late_sample_into_a_bucket_of_one_row_per_series(
     sids = {k: store.series_id(k) for k in KEYS}
     first = {k: (t[t < BASE_MS + BUCKET], v[t < BASE_MS + BUCKET]) for k, (t, v) in want.items()}
     seg = np.concatenate([np.full(len(first[k][0]), sc.row_id(bucket, sids[k])) for k in KEYS])
-    rows, _, _ = encode_segments(
-        seg,
-        np.concatenate([first[k][0] for k in KEYS]),
-        np.concatenate([first[k][1] for k in KEYS]),
-        base_of=_bases,
-    )
-    conn.execute("BEGIN")
-    conn.execute(
-        "DELETE FROM chunks WHERE id >= ? AND id < ?",
-        (bucket << sc.ID_BITS, (bucket + 1) << sc.ID_BITS),
-    )
-    conn.executemany("INSERT INTO chunks(id, data) VALUES (?, ?)", rows)
-    conn.execute("COMMIT")
+    ts = np.concatenate([first[k][0] for k in KEYS])
+    _one_row_per_series(store, bucket, seg, ts, np.concatenate([first[k][1] for k in KEYS]))
     late_ts = BASE_MS + 5_000  # between two samples of the first bucket
     store.append(late_ts, [Sample(KEYS[7], -2.5)])
     assert store.commit()
