@@ -47,8 +47,10 @@ def _compact_on_first_chunk_fetch(reader: Any, writer: Store) -> list[int]:
     fired: list[int] = []
     fetch = reader._packs_of  # a series' chunk rows (packs), bucket by bucket
 
-    def fetch_then_compact(buckets: range, sid: int) -> list[tuple[int, bytes]]:
-        rows: list[tuple[int, bytes]] = fetch(buckets, sid)
+    def fetch_then_compact(
+        buckets: range, sid: int, last_sid: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        rows: list[tuple[int, bytes]] = fetch(buckets, sid, last_sid)
         if not fired:
             writer.maintain()
             fired.append(writer.stats().compacted_until_ms)

@@ -179,3 +179,22 @@ def test_decoding_some_series_of_a_pack_equals_decoding_all(
     assert some.values.tobytes() == full.values[mine].tobytes()
     assert np.diff(some.starts).tolist() == np.diff(full.starts)[mask].tolist()
     assert full.values.tobytes() == vals.tobytes()  # and the whole pack round-trips
+
+
+def test_reading_series_together_equals_reading_each_alone(
+    open_store: OpenStore, clock: Clock
+) -> None:
+    store, want = _two_buckets(open_store, clock)
+    for reader in (store, open_store(readonly=True)):
+        for selector in (ALL, 'bench_series{n=~"1.|3|37"}'):  # all; a few, packs apart
+            together = by_key(reader.read(selector, BASE_MS + 5_000, BASE_MS + 2 * BUCKET))
+            assert len(together) > 1
+            for key, data in together.items():
+                alone = reader.read(
+                    f'bench_series{{n="{key.labels[0][1]}"}}', BASE_MS + 5_000, BASE_MS + 2 * BUCKET
+                )
+                assert len(alone) == 1
+                assert_series(data, alone[0].ts, alone[0].values)
+                t, v = want[key]
+                sel = (t >= BASE_MS + 5_000) & (t <= BASE_MS + 2 * BUCKET)
+                assert_series(data, t[sel], v[sel])

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 AGGREGATES = ("avg", "min", "max", "sum", "count", "last")
 _IN_BATCH = 500
+READ_GROUP = 64  # series read together by a raw read of many (their packs decoded once)
 
 
 class Reader:
@@ -111,9 +112,17 @@ class Reader:
         out = []
         with self._read_lock:
             keys = self.series(selector)
-            for key in keys:
+            raw: dict[int, tuple[I64, F64]] = {}
+            for i, key in enumerate(keys):
                 sid = self._ids[key]
-                if tier == "raw":
+                if tier == "raw" and len(keys) > 1:
+                    if sid not in raw:  # the next few series, whose packs are shared
+                        group = [self._ids[k] for k in keys[i : i + READ_GROUP]]
+                        raw = self._raw_group(group, start_ms, end_ms)
+                    ts, vals = raw.pop(sid)
+                    if step_ms:
+                        ts, vals = thin(ts, vals, start_ms, step_ms, agg)
+                elif tier == "raw":
                     ts, vals = self._raw(sid, start_ms, end_ms)
                     if step_ms:
                         ts, vals = thin(ts, vals, start_ms, step_ms, agg)
@@ -162,19 +171,52 @@ class Reader:
         )
         return _clip([block.ts, head[0]], [block.values, head[1]], start, end)
 
-    def _packs_of(self, buckets: range, sid: int) -> list[tuple[int, bytes]]:
-        """Per bucket, the row holding ``sid``'s chunk: the last at or before its key
-        (store/packing.py). One statement a batch: a late merge rewriting a bucket's
-        packs meanwhile is seen whole or not at all."""
+    def _raw_group(self, sids: list[int], start: int, end: int) -> dict[int, tuple[I64, F64]]:
+        """``_raw`` of several series at once: each pack is fetched and decompressed once
+        for all of them (a pack holds up to 8 series; a read of every series of a
+        device, as remote_write's, would otherwise decompress each pack 8 times)."""
+        heads = {}
+        for sid in sids:  # the head first, then the chunks (see ``_raw``)
+            head = self._head_rows_in(sid, start, end)
+            heads[sid] = self._head_from_table(sid) if head is None else head
+        buckets = self._bucket_range("chunks", start, end, sc.CHUNK_MS)
+        rows = self._packs_of(buckets, min(sids), max(sids))
+        want = np.array(sorted(set(sids)), dtype=np.int64)
+        block = decode_blocks(
+            [blob for _, blob in rows],
+            [sc.chunk_base(rid) for rid, _ in rows],
+            keep=lambda ids: np.isin(ids & sc.SID_MASK, want),
+        )
+        sample_sid = np.repeat(block.ids & sc.SID_MASK, np.diff(block.starts))
+        order = np.argsort(sample_sid, kind="stable")  # rows come bucket by bucket: in time
+        by_sid, ts, vals = sample_sid[order], block.ts[order], block.values[order]
+        out = {}
+        for sid in sids:
+            a, b = np.searchsorted(by_sid, sid, "left"), np.searchsorted(by_sid, sid, "right")
+            head_ts, head_val = heads[sid]
+            out[sid] = _clip([ts[a:b], head_ts], [vals[a:b], head_val], start, end)
+        return out
+
+    def _packs_of(
+        self, buckets: range, sid: int, last_sid: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Per bucket, the row holding ``sid``'s chunk, the last at or before its key
+        (store/packing.py), and with ``last_sid`` the rows after it up to that series'
+        key. One statement a batch: a late merge rewriting a bucket's packs meanwhile
+        is seen whole or not at all."""
+        last = sid if last_sid is None else last_sid
         rows: list[tuple[int, bytes]] = []
-        for lo in range(0, len(buckets), _IN_BATCH // 2):
-            part = buckets[lo : lo + _IN_BATCH // 2]
-            keys = [k for b in part for k in (b << sc.ID_BITS, sc.row_id(b, sid))]
-            values = ",".join("(?, ?)" for _ in part)
+        for lo in range(0, len(buckets), _IN_BATCH // 3):
+            part = buckets[lo : lo + _IN_BATCH // 3]
+            keys = [
+                k for b in part for k in (b << sc.ID_BITS, sc.row_id(b, sid), sc.row_id(b, last))
+            ]
+            values = ",".join("(?, ?, ?)" for _ in part)
             rows += self._rconn.execute(
-                f"WITH b(lo, hi) AS (VALUES {values}) SELECT c.id, c.data FROM b "
-                "JOIN chunks AS c ON c.id = (SELECT id FROM chunks "
-                "WHERE id BETWEEN b.lo AND b.hi ORDER BY id DESC LIMIT 1) ORDER BY c.id",
+                f"WITH b(lo, first, last) AS (VALUES {values}) SELECT c.id, c.data FROM b "
+                "JOIN chunks AS c ON c.id BETWEEN coalesce((SELECT id FROM chunks WHERE id "
+                "BETWEEN b.lo AND b.first ORDER BY id DESC LIMIT 1), b.first) AND b.last "
+                "ORDER BY c.id",
                 keys,
             ).fetchall()
         return rows
