@@ -295,12 +295,9 @@ class Store(Reader):
     def _compact(self, cutoff: int) -> None:
         with self._lock:
             limit = self._pinned = self._head.n
-            ts, sid32, val = self._head.before(cutoff, limit)
             new_series = list(self._new_series)
         try:
-            ok, late_ts, late_sid = self._write_chunks(
-                ts, sid32.astype(np.int64), val, cutoff, new_series
-            )
+            ok, late_ts, late_sid = self._write_chunks(cutoff, limit, new_series)
             if ok:  # the rows are in chunks now: only then do they leave the head
                 with self._lock:
                     self._head.take_before(cutoff, limit)
@@ -314,9 +311,16 @@ class Store(Reader):
             return_freed_memory()
 
     def _write_chunks(
-        self, ts: I64, sid: I64, val: F64, cutoff: int, new_series: list[tuple[int, SeriesKey]]
+        self, cutoff: int, limit: int, new_series: list[tuple[int, SeriesKey]]
     ) -> tuple[bool, I64, I64]:
         """One transaction: chunks, closed rollup windows, head rows dropped, watermark."""
+        with self._lock:  # the rows before ``limit`` are pinned: they stay where they are
+            ts, sid32, val = self._head.before(cutoff, limit)
+        sid = sid32.astype(np.int64)
+        # Only these names hold the head's copies: sorting below rebinds them, and the
+        # copies go then, not at the end (a compaction's peak memory is what the next one
+        # faults in again once it was handed back to the OS).
+        del sid32
         previous = self._compacted_until
         late = ts < previous
         late_ts, late_sid = ts[late], sid[late]
@@ -330,7 +334,12 @@ class Store(Reader):
         fresh = ts >= previous  # late samples are folded into the rollups by redo()
         # Rollups are made of the timestamps as stored (snapped), so that they agree
         # with the raw samples read back and with rollups recomputed from the chunks.
-        closing = self._tiers.close(sid[fresh], stored[fresh], val[fresh], decimals[fresh], cutoff)
+        if fresh.all():  # the usual compaction: no copies
+            closing = self._tiers.close(sid, stored, val, decimals, cutoff)
+        else:
+            closing = self._tiers.close(
+                sid[fresh], stored[fresh], val[fresh], decimals[fresh], cutoff
+            )
 
         def work(conn: sqlite3.Connection) -> None:
             self._insert_series(conn, new_series)
