@@ -125,10 +125,10 @@ def _int_counts(t: Transformed) -> I64:
     return out
 
 
-def _low_k(t: Transformed) -> I64:
-    """Per segment: the low bits of its integer words to pack apart (lowbits.py)."""
-    int_counts = _int_counts(t)
-    return lowbits.choose(t.words[t.is_int], np.concatenate(([0], np.cumsum(int_counts))))
+def _low_k(t: Transformed, int_words: U64) -> I64:
+    """Per segment: the low bits of its integer words (``t.words[t.is_int]``) to pack
+    apart (lowbits.py)."""
+    return lowbits.choose(int_words, np.concatenate(([0], np.cumsum(_int_counts(t)))))
 
 
 def _packs(t: Transformed, partition: I64, low_k: I64, pack: tuple[int, int]) -> I64:
@@ -145,6 +145,7 @@ def _pack_groups(
     ms_base: I64 | None,
     level: int,
     low_k: I64,
+    int_words: U64,
 ) -> list[bytes]:
     """One blob per run of equal ``groups`` (per segment)."""
     starts, meta = t.starts, t.meta.copy()
@@ -192,7 +193,6 @@ def _pack_groups(
     pair_off = np.zeros(len(nz) + 1, dtype=np.int64)
     np.cumsum(pair_sizes.reshape(-1, 2).sum(axis=1), out=pair_off[1:])
 
-    int_words = t.words[t.is_int]
     flt_words = t.words[~t.is_int]
     int_bounds = np.concatenate(([0], np.cumsum(t.is_int)))[sb]
     flt_bounds = sb - int_bounds
@@ -268,7 +268,8 @@ def encode_block(
     groups = np.zeros(len(t.starts) - 1, dtype=np.int64)
     if len(groups) == 0:
         return bytes((MAGIC, 0)) + _uvarint(0) * 4 + _uvarint(0)
-    return _pack_groups(t, groups, None, None, level, _low_k(t))[0]
+    int_words = t.words[t.is_int]
+    return _pack_groups(t, groups, None, None, level, _low_k(t, int_words), int_words)[0]
 
 
 def encode_segments(
@@ -299,7 +300,8 @@ def encode_segments(
     first = t.starts[:-1]
     seg = seg_ids[first] if len(ts) else np.zeros(0, dtype=np.int64)
     groups = seg if group_of is None else group_of(seg)
-    low_k = _low_k(t)
+    int_words = t.words[t.is_int]  # once: the blob packing wants them too
+    low_k = _low_k(t, int_words)
     if pack is not None and len(seg):
         groups = seg[_packs(t, groups, low_k, pack)]
     bounds = _group_bounds(groups)
@@ -307,7 +309,7 @@ def encode_segments(
     id_base = ms_base = None
     if base_of is not None:
         id_base, ms_base = base_of(group_ids)
-    blobs = _pack_groups(t, groups, id_base, ms_base, level, low_k) if len(seg) else []
+    blobs = _pack_groups(t, groups, id_base, ms_base, level, low_k, int_words) if len(seg) else []
     pairs = [(int(g), blob) for g, blob in zip(group_ids.tolist(), blobs, strict=True)]
     return Segments(pairs, t.dec_per, t.snapped)
 

@@ -44,10 +44,10 @@ def choose(words: U64, bounds: I64) -> I64:
     nonempty = counts > 0
     sums = np.add.reduceat(words.astype(np.float64), bounds[:-1][nonempty])
     means = sums[big[nonempty]] / counts[big]
-    # bit_length(floor(mean)) == floor(log2(mean)) + 1 for mean >= 1.
-    with np.errstate(divide="ignore"):
-        bits = np.where(means >= 1.0, np.floor(np.log2(np.maximum(means, 1.0))) + 1, 0)
-    k[big] = np.clip(bits.astype(np.int64) - SLACK_BITS, 0, MAX_BITS)
+    # bit_length(floor(mean)) == floor(log2(mean)) + 1 for mean >= 1; below 1 the
+    # clip gives 0 all the same.
+    bits = np.floor(np.log2(np.maximum(means, 1.0))).astype(np.int64) + 1
+    k[big] = np.clip(bits - SLACK_BITS, 0, MAX_BITS)
     return k
 
 
