@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from remote_write_receiver import Labels, Refuse, WriteReceiver
@@ -27,29 +25,13 @@ from remote_write_support import (
     drain,
     endpoint,
     expected,
-    filled_store,
     labels_of,
-    new_fake,
     sender,
 )
 
 from edgewatch.store import Store
 
 ALL = 3 * MINUTES * 6
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return new_fake()
-
-
-@pytest.fixture
-def store(tmp_path: Path, fake: FakeTime) -> Iterator[Store]:
-    s = filled_store(tmp_path, fake)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def holding(key: Labels, status: int) -> Refuse:

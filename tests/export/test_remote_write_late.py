@@ -8,11 +8,9 @@ timestamp): the sender must still send it, once it arrives, in order per series.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from remote_write_receiver import WriteReceiver
 from remote_write_support import (
     CPU,
@@ -24,9 +22,7 @@ from remote_write_support import (
     drain,
     endpoint,
     expected,
-    filled_store,
     labels_of,
-    new_fake,
     sender,
 )
 
@@ -38,20 +34,6 @@ APP = SeriesKey.of("app_frames_total", job="vision")  # a slow scrape's series
 OTHER = SeriesKey.of("other_metric")  # not sent: the endpoint keeps node_/app_/temp.*
 KEEP = "(node_|app_|temperature_).*"
 END = T0 + MINUTES * 60_000  # the store's samples end before this
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return new_fake()
-
-
-@pytest.fixture
-def store(tmp_path: Path, fake: FakeTime) -> Iterator[Store]:
-    s = filled_store(tmp_path, fake)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_a_sample_stamped_before_the_cursor_is_sent_when_it_arrives(

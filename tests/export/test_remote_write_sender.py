@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,7 @@ from remote_write_support import (
     drain,
     endpoint,
     expected,
-    filled_store,
     labels_of,
-    new_fake,
     sender,
 )
 
@@ -40,20 +37,6 @@ from edgewatch.model import Sample
 from edgewatch.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return new_fake()
-
-
-@pytest.fixture
-def store(tmp_path: Path, fake: FakeTime) -> Iterator[Store]:
-    s = filled_store(tmp_path, fake)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_backfill_sends_every_sample_once_in_order(store: Store, fake: FakeTime) -> None:
